@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * gmemu: guest_memfd with in-place shared/private conversion, in user space.
+ *
+ * Every entry point named after a system call behaves like it: -1 and errno
+ * on failure (MAP_FAILED for gmemu_mmap).  An fd that is not one of gmemu's
+ * goes to the real system call unchanged.
+ */
+#ifndef GMEMU_H
+#define GMEMU_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <linux/kvm.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GMEMU_API __attribute__((visibility("default")))
+
+#define GMEMU_VERSION_MAJOR 0
+#define GMEMU_VERSION_MINOR 1
+
+/*
+ * UAPI the build machine's <linux/kvm.h> may lack.  Values are the kernel's
+ * (or, for the content-mode capabilities, the provisional ones of SPEC 3).
+ */
+#ifndef KVM_CAP_USER_MEMORY2
+#define KVM_CAP_USER_MEMORY2 231
+#endif
+#ifndef KVM_CAP_MEMORY_FAULT_INFO
+#define KVM_CAP_MEMORY_FAULT_INFO 232
+#endif
+#ifndef KVM_CAP_MEMORY_ATTRIBUTES
+#define KVM_CAP_MEMORY_ATTRIBUTES 233
+#endif
+#ifndef KVM_CAP_GUEST_MEMFD
+#define KVM_CAP_GUEST_MEMFD 234
+#endif
+#ifndef KVM_CAP_VM_TYPES
+#define KVM_CAP_VM_TYPES 235
+#endif
+#ifndef KVM_CAP_GUEST_MEMFD_FLAGS
+#define KVM_CAP_GUEST_MEMFD_FLAGS 244
+#endif
+#ifndef KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES
+#define KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES 250
+#endif
+#ifndef KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS
+#define KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS 1000
+#endif
+#ifndef KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_FLAGS
+#define KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_FLAGS 1001
+#endif
+#ifndef KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_FLAGS
+#define KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_FLAGS 1002
+#endif
+
+#ifndef KVM_X86_DEFAULT_VM
+#define KVM_X86_DEFAULT_VM 0
+#endif
+#ifndef KVM_X86_SW_PROTECTED_VM
+#define KVM_X86_SW_PROTECTED_VM 1
+#endif
+#ifndef KVM_X86_SNP_VM
+#define KVM_X86_SNP_VM 4
+#endif
+#ifndef KVM_X86_TDX_VM
+#define KVM_X86_TDX_VM 5
+#endif
+/* A pKVM-like model (stage-2 protection, no encryption) on this API. */
+#define GMEMU_VM_PKVM (1UL << 31)
+
+#ifndef KVM_MEMORY_ATTRIBUTE_PRIVATE
+#define KVM_MEMORY_ATTRIBUTE_PRIVATE (1ULL << 3)
+#endif
+
+#ifndef GUEST_MEMFD_FLAG_MMAP
+#define GUEST_MEMFD_FLAG_MMAP (1ULL << 0)
+#endif
+#ifndef GUEST_MEMFD_FLAG_INIT_SHARED
+#define GUEST_MEMFD_FLAG_INIT_SHARED (1ULL << 1)
+#endif
+
+#ifndef KVM_SET_MEMORY_ATTRIBUTES2_ZERO
+#define KVM_SET_MEMORY_ATTRIBUTES2_ZERO (1ULL << 0)
+#endif
+#ifndef KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE
+#define KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE (1ULL << 1)
+#endif
+
+#ifndef KVM_CREATE_GUEST_MEMFD
+struct kvm_create_guest_memfd {
+	__u64 size;
+	__u64 flags;
+	__u64 reserved[6];
+};
+#define KVM_CREATE_GUEST_MEMFD _IOWR(KVMIO, 0xd4, struct kvm_create_guest_memfd)
+#endif
+
+#ifndef KVM_SET_MEMORY_ATTRIBUTES
+struct kvm_memory_attributes {
+	__u64 address;
+	__u64 size;
+	__u64 attributes;
+	__u64 flags;
+};
+#define KVM_SET_MEMORY_ATTRIBUTES _IOW(KVMIO, 0xd2, struct kvm_memory_attributes)
+#endif
+
+#ifndef KVM_SET_MEMORY_ATTRIBUTES2
+struct kvm_memory_attributes2 {
+	union {
+		__u64 address;
+		__u64 offset;
+	};
+	__u64 size;
+	__u64 attributes;
+	__u64 flags;
+	__u64 error_offset; /* out: written on EOPNOTSUPP, EAGAIN, ENOMEM */
+	__u64 reserved[11];
+};
+#define KVM_SET_MEMORY_ATTRIBUTES2 _IOWR(KVMIO, 0xd2, struct kvm_memory_attributes2)
+#endif
+
+#ifndef KVM_EXIT_MEMORY_FAULT
+#define KVM_EXIT_MEMORY_FAULT 39
+#endif
+#ifndef KVM_MEMORY_EXIT_FLAG_PRIVATE
+#define KVM_MEMORY_EXIT_FLAG_PRIVATE (1ULL << 3)
+#endif
+
+/* ---- entry points that mirror system calls ---- */
+
+/* The analogue of open("/dev/kvm"): profile from $GMEMU_ABI (default
+ * "contentmodes"). */
+GMEMU_API int gmemu_kvm_open(void);
+/* Same with an explicit ABI profile: "contentmodes", "v8"; NULL = env. */
+GMEMU_API int gmemu_kvm_open_abi(const char *profile);
+
+GMEMU_API int gmemu_ioctl(int fd, unsigned long request, ...);
+GMEMU_API void *gmemu_mmap(void *addr, size_t len, int prot, int flags, int fd,
+			   off_t offset);
+GMEMU_API int gmemu_munmap(void *addr, size_t len);
+GMEMU_API int gmemu_fallocate(int fd, int mode, off_t offset, off_t len);
+GMEMU_API int gmemu_fstat(int fd, struct stat *st);
+GMEMU_API ssize_t gmemu_read(int fd, void *buf, size_t count);
+GMEMU_API ssize_t gmemu_write(int fd, const void *buf, size_t count);
+GMEMU_API ssize_t gmemu_pread(int fd, void *buf, size_t count, off_t offset);
+GMEMU_API ssize_t gmemu_pwrite(int fd, const void *buf, size_t count,
+			       off_t offset);
+GMEMU_API int gmemu_ftruncate(int fd, off_t length);
+GMEMU_API int gmemu_close(int fd);
+
+/* ---- gmemu's own calls: 0 or -1/errno ---- */
+
+/* Long-term page references (the analogue of GUP pins): page granular,
+ * counted, shared pages only.  A pinned page makes to-private fail EAGAIN. */
+GMEMU_API int gmemu_pin(int gmem_fd, uint64_t offset, uint64_t len);
+GMEMU_API int gmemu_unpin(int gmem_fd, uint64_t offset, uint64_t len);
+/* A transient reference (the kernel's lru_add batch): the next to-private
+ * conversion's drain clears it. */
+GMEMU_API int gmemu_pin_transient(int gmem_fd, uint64_t offset);
+
+/* Fail the next n conversions of this gmem with ENOMEM. */
+GMEMU_API int gmemu_inject_enomem(int gmem_fd, unsigned int n);
+
+/* End the launch phase of a VM; conversions follow post-launch rules. */
+GMEMU_API int gmemu_vm_finalize(int vm_fd);
+
+/*
+ * A snapshot of a gmem's state, readable from any process holding the fd.
+ * Extensible libbpf-style: set .sz = sizeof(struct gmemu_gmem_info).
+ */
+struct gmemu_gmem_info {
+	size_t sz;
+	uint64_t size;
+	uint64_t flags;
+	uint64_t vm_type;
+	char profile[16];
+	uint32_t finalized;
+	uint32_t nr_extents;     /* attribute extents (merged) */
+	uint32_t nr_pinned_pages;
+	uint32_t nr_processes;   /* processes registered with views */
+	uint64_t conversions_to_private;
+	uint64_t conversions_to_shared;
+	uint64_t bytes_zeroed;
+	uint64_t bytes_scrambled;
+	uint64_t eagain;
+	uint64_t enomem;
+	uint64_t meta_bytes;     /* shared metadata in use */
+};
+GMEMU_API int gmemu_gmem_info(int gmem_fd, struct gmemu_gmem_info *info);
+
+/* Attribute of one page (KVM_MEMORY_ATTRIBUTE_PRIVATE or 0), or -1/errno. */
+GMEMU_API int gmemu_gmem_attribute(int gmem_fd, uint64_t offset);
+
+/*
+ * Print a gmem's state (extents, pins, processes, counters) to a stream.
+ * Works in any process that holds the fd.
+ */
+GMEMU_API int gmemu_gmem_dump(int gmem_fd, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GMEMU_H */

@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal interfaces.  Data flows one way:
+ *   entry point (uapi/) -> object method (gmem/, vm/) -> platform model hook
+ *   (vm/model_*.c) -> memory mechanism (gmem/view.c, gmem/content.c).
+ * Internal functions return 0 or -errno.
+ */
+#ifndef GMEMU_INTERNAL_H
+#define GMEMU_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "gmemu.h"
+
+#define HIDDEN __attribute__((visibility("hidden")))
+
+#define PAGE_SHIFT 12
+#define PAGE_SIZE (1UL << PAGE_SHIFT)
+#define PAGE_ALIGNED(x) (((x) & (PAGE_SIZE - 1)) == 0)
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* ------------------------------------------------------------------ */
+/* ABI profiles and launch phases                                      */
+
+enum abi_profile {
+	PROFILE_CONTENTMODES,
+	PROFILE_V8,
+	PROFILE_LEGACY,
+	NR_PROFILES,
+};
+
+enum launch_phase { PHASE_PRE_LAUNCH, PHASE_POST_LAUNCH, NR_PHASES };
+enum convert_dir { DIR_TO_SHARED, DIR_TO_PRIVATE, NR_DIRS };
+
+HIDDEN const char *profile_name(enum abi_profile p);
+HIDDEN int profile_parse(const char *name, enum abi_profile *out);
+
+/* ------------------------------------------------------------------ */
+/* Platform models (vm/model_*.c): what the trusted entity does.       */
+
+/* What happens to the bytes of a page that changes state with flags = 0. */
+enum content_effect {
+	EFFECT_NONE,     /* bytes unchanged */
+	EFFECT_RANDOM,   /* fresh random bytes */
+	EFFECT_SCRAMBLE, /* keyed scramble: ciphertext-like garbage */
+	EFFECT_ZERO,     /* zeros (a side effect, not a guarantee) */
+};
+
+struct platform_model {
+	const char *name;
+	uint64_t vm_type;
+	bool private_mem;
+	/* content-mode flags accepted, per direction and launch phase */
+	uint64_t modes[NR_DIRS][NR_PHASES];
+	enum content_effect effect[NR_DIRS];
+};
+
+HIDDEN const struct platform_model *model_find(uint64_t vm_type);
+HIDDEN const struct platform_model *const *model_all(size_t *count);
+HIDDEN uint64_t model_accepted_modes(const struct platform_model *m,
+				     enum abi_profile profile,
+				     enum convert_dir dir,
+				     enum launch_phase phase);
+HIDDEN enum content_effect model_effect(const struct platform_model *m,
+					enum abi_profile profile,
+					enum convert_dir dir);
+/* KVM_CHECK_EXTENSION: m == NULL answers for the system handle. */
+HIDDEN long model_check_extension(const struct platform_model *m,
+				  enum abi_profile profile, long cap);
+
+extern HIDDEN const struct platform_model model_default;
+extern HIDDEN const struct platform_model model_sw_protected;
+extern HIDDEN const struct platform_model model_pkvm;
+extern HIDDEN const struct platform_model model_snp;
+extern HIDDEN const struct platform_model model_tdx;
+
+/* ------------------------------------------------------------------ */
+/* Process-local objects behind fds                                     */
+
+enum obj_type { OBJ_SYSTEM = 1, OBJ_VM, OBJ_GMEM };
+
+struct object {
+	enum obj_type type;
+	dev_t dev;
+	ino_t ino;
+	int refs;          /* under registry lock */
+	bool has_fd;       /* some fd of this process still names it */
+	struct object *hash_next;
+	void (*release)(struct object *obj);
+};
+
+struct system {
+	struct object obj;
+	enum abi_profile profile;
+};
+
+struct gmem;
+
+struct vm {
+	struct object obj;
+	enum abi_profile profile;
+	const struct platform_model *model;
+	uint64_t id;
+	uint64_t key;      /* per-VM secret for the keyed scramble */
+	_Atomic int phase; /* enum launch_phase */
+	pthread_mutex_t lock;
+	struct gmem **gmems; /* gmems created by this VM (weak) */
+	size_t nr_gmems, cap_gmems;
+};
+
+/* Registry (uapi/object.c) */
+HIDDEN void obj_init(struct object *obj, enum obj_type type, int fd,
+		     void (*release)(struct object *));
+HIDDEN int obj_insert(struct object *obj);
+/* Find the object behind fd (attaching a gmem received from elsewhere).
+ * Returns a reference, or NULL when fd is not one of gmemu's. */
+HIDDEN struct object *obj_get_fd(int fd);
+HIDDEN void obj_get(struct object *obj);
+HIDDEN void obj_put(struct object *obj);
+HIDDEN void obj_fd_closed(struct object *obj, int closed_fd);
+HIDDEN void registry_lock(void);
+HIDDEN void registry_unlock(void);
+HIDDEN dev_t memfd_dev(void);
+
+/* ------------------------------------------------------------------ */
+/* Shared metadata of a gmem: lives in the gmem's memfd, after the data */
+
+#define GMEM_MAGIC 0x676d656d75686472ULL /* "gmemuhdr" */
+#define GMEM_VERSION 1
+#define GMEM_MEMFD_NAME "gmemu-gmem"
+#define GMEM_META_RESERVE (256ULL << 20) /* virtual, touched on demand */
+#define GMEM_MAX_PROCS 64
+#define GMEM_MAX_SIZE (1ULL << 46)
+
+/* One 32-byte record: a range-map tree node or a view record. */
+struct gmem_rec {
+	uint64_t key;   /* node: first page; view: first page */
+	uint64_t value; /* node: value; view: number of pages */
+	uint32_t left;  /* node: left child; view: next view of the process */
+	uint32_t right; /* node: right child */
+	uint32_t prio;  /* node: heap priority */
+	uint32_t pad;
+};
+
+struct gmem_pool {
+	uint32_t capacity; /* records that fit in the reserve */
+	uint32_t bump;     /* next never-used record */
+	uint32_t free_head;
+	uint32_t nr_free;
+};
+
+/* A range map: pages [0, npages) partitioned into extents with a value. */
+struct rangemap {
+	uint32_t root;
+	uint32_t nr_extents;
+};
+
+enum proc_state { PROC_FREE, PROC_LIVE, PROC_PENDING_FORK };
+
+struct gmem_proc {
+	_Atomic uint32_t state;
+	int32_t pid;
+	uint64_t starttime; /* /proc/pid/stat field 22: tells pid reuse */
+	uint32_t views;     /* first view record */
+	uint32_t nr_views;
+	uint64_t fork_token;
+	uint64_t pending_since_ns;
+};
+
+struct gmem_counters {
+	uint64_t to_private, to_shared;
+	uint64_t bytes_zeroed, bytes_scrambled;
+	uint64_t eagain, enomem;
+};
+
+struct gmem_hdr {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t hdr_bytes;
+	uint64_t size;
+	uint64_t flags;
+	uint64_t vm_type;
+	uint64_t vm_id;
+	uint64_t vm_key;
+	uint32_t profile;
+	_Atomic uint32_t phase;
+	pthread_mutex_t lock; /* robust, process-shared */
+	uint64_t generation;
+	uint32_t inject_enomem;
+	uint32_t pad;
+	struct gmem_pool pool;
+	struct rangemap attrs; /* value: KVM_MEMORY_ATTRIBUTE_PRIVATE or 0 */
+	struct rangemap pins;  /* value: long-term | transient << 32 */
+	struct gmem_counters ctr;
+	struct gmem_proc procs[GMEM_MAX_PROCS];
+};
+
+struct view;
+
+struct gmem {
+	struct object obj;
+	int fd;             /* internal descriptor of the memfd (cloexec) */
+	uint8_t *base;      /* trusted view [0, size), then metadata */
+	struct gmem_hdr *hdr;
+	struct gmem_rec *recs;
+	uint64_t size, npages;
+	struct vm *vm;      /* creating VM, while it lives in this process */
+	struct view *views; /* this process's views (registry lock) */
+	int slot;           /* our entry in hdr->procs, -1 without views */
+};
+
+/* gmem/gmem.c */
+HIDDEN int gmem_create(struct vm *vm, uint64_t size, uint64_t flags);
+HIDDEN int gmem_attach(int fd, const struct stat *st, struct gmem **out);
+HIDDEN int gmem_lock(struct gmem *g);
+HIDDEN void gmem_unlock(struct gmem *g);
+HIDDEN int gmem_fallocate(struct gmem *g, int mode, off_t offset, off_t len);
+HIDDEN int gmem_fstat(struct gmem *g, int fd, struct stat *st);
+HIDDEN int gmem_pin(struct gmem *g, uint64_t offset, uint64_t len, int delta);
+HIDDEN int gmem_pin_transient(struct gmem *g, uint64_t offset);
+HIDDEN int gmem_info(struct gmem *g, struct gmemu_gmem_info *info);
+HIDDEN int gmem_dump(struct gmem *g, FILE *out);
+HIDDEN bool proc_alive(const struct gmem_proc *p);
+HIDDEN uint64_t proc_starttime(pid_t pid);
+HIDDEN uint64_t now_ns(void);
+
+/* gmem/pool.c + gmem/rangemap.c */
+HIDDEN void pool_init(struct gmem_pool *pool, uint32_t capacity);
+HIDDEN uint32_t pool_alloc(struct gmem *g);
+HIDDEN void pool_free(struct gmem *g, uint32_t idx);
+HIDDEN uint32_t pool_available(const struct gmem *g);
+
+HIDDEN int rm_init(struct gmem *g, struct rangemap *m, uint64_t value);
+HIDDEN uint64_t rm_get(struct gmem *g, const struct rangemap *m, uint64_t page,
+		       uint64_t *end);
+HIDDEN int rm_assign(struct gmem *g, struct rangemap *m, uint64_t first,
+		     uint64_t end, uint64_t value);
+/* Nodes an assignment may need, for checking before anything changes. */
+#define RM_ASSIGN_NODES 2
+
+/* gmem/view.c: host views and the mapping mechanism */
+struct view {
+	struct gmem *g;
+	uint8_t *addr;
+	uint64_t len;
+	uint64_t first_page; /* gmem page mapped at addr */
+	int prot;
+	int map_flags;       /* extra mmap flags to repeat on remaps */
+	uint32_t rec;        /* shared view record */
+	uint32_t fork_rec;   /* the record cloned for a child being forked */
+	struct view *next;   /* g->views list */
+};
+
+HIDDEN void *view_create(struct gmem *g, void *addr, size_t len, int prot,
+			 int flags, off_t offset, int *err);
+HIDDEN int view_unmap(void *addr, size_t len);
+/* To-private: currently shared pages of [first, end) become SIGBUS in every
+ * view of this process.  All or nothing. */
+HIDDEN int views_revoke(struct gmem *g, uint64_t first, uint64_t end);
+/* To-shared in two steps around the content effect: isolate the private
+ * pieces (all or nothing, the step that can hit vm.max_map_count), then map
+ * the memfd over them; cancel undoes the first step. */
+HIDDEN int views_prepare_grant(struct gmem *g, uint64_t first, uint64_t end);
+HIDDEN void views_cancel_grant(struct gmem *g, uint64_t first, uint64_t end,
+			       size_t pieces);
+HIDDEN int views_grant(struct gmem *g, uint64_t first, uint64_t end);
+HIDDEN int view_proc_slot_get(struct gmem *g);
+HIDDEN void view_proc_slot_put(struct gmem *g);
+HIDDEN void procs_reap(struct gmem *g);
+HIDDEN void views_index_add(struct gmem *g);
+HIDDEN void views_index_del(struct gmem *g);
+HIDDEN int sigbus_fd(void);
+HIDDEN void views_atfork_prepare(void);
+HIDDEN void views_atfork_parent(void);
+HIDDEN void views_atfork_child(void);
+
+/* gmem/convert.c */
+HIDDEN int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *attr);
+
+/* gmem/content.c: byte transformations on the trusted view */
+HIDDEN void content_apply(struct gmem *g, enum content_effect effect,
+			  uint64_t first, uint64_t end);
+HIDDEN void content_zero(struct gmem *g, uint64_t first, uint64_t end);
+
+/* vm/vm.c */
+HIDDEN int vm_create(struct system *sys, unsigned long type);
+HIDDEN long vm_ioctl(struct vm *vm, int fd, unsigned long req, void *arg);
+HIDDEN int vm_finalize(struct vm *vm);
+HIDDEN void vm_forget_gmem(struct vm *vm, struct gmem *g);
+
+/* uapi/trace.c */
+HIDDEN extern int trace_enabled;
+HIDDEN void trace_init(void);
+HIDDEN void trace_printf(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+HIDDEN const char *ioctl_name(unsigned long req);
+
+#endif /* GMEMU_INTERNAL_H */
