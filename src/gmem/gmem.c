@@ -21,6 +21,10 @@
 
 #include "../internal.h"
 
+#ifndef FALLOC_FL_WRITE_ZEROES
+#define FALLOC_FL_WRITE_ZEROES 0x80
+#endif
+
 #define HDR_AREA (64UL << 10) /* header and process table, records after */
 
 uint64_t now_ns(void)
@@ -279,30 +283,35 @@ int gmem_fstat(struct gmem *g, int fd, struct stat *st)
  */
 int gmem_fallocate(struct gmem *g, int mode, off_t offset, off_t len)
 {
-	const int supported = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
-			      FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_ZERO_RANGE |
-			      FALLOC_FL_INSERT_RANGE | FALLOC_FL_UNSHARE_RANGE;
+	const int mode_mask = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE |
+			      FALLOC_FL_ZERO_RANGE | FALLOC_FL_INSERT_RANGE |
+			      FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_WRITE_ZEROES;
 	uint64_t first, end;
 	int r = 0;
 
 	/* vfs_fallocate() */
 	if (offset < 0 || len <= 0)
 		return -EINVAL;
-	if (mode & ~supported)
+	if (mode & ~(mode_mask | FALLOC_FL_KEEP_SIZE))
 		return -EOPNOTSUPP;
-	if ((mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) ==
-	    (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+	switch (mode & mode_mask) {
+	case 0:
+	case FALLOC_FL_UNSHARE_RANGE:
+	case FALLOC_FL_ZERO_RANGE:
+		break;
+	case FALLOC_FL_PUNCH_HOLE:
+		if (!(mode & FALLOC_FL_KEEP_SIZE))
+			return -EOPNOTSUPP;
+		break;
+	case FALLOC_FL_COLLAPSE_RANGE:
+	case FALLOC_FL_INSERT_RANGE:
+	case FALLOC_FL_WRITE_ZEROES:
+		if (mode & FALLOC_FL_KEEP_SIZE)
+			return -EOPNOTSUPP;
+		break;
+	default:
 		return -EOPNOTSUPP;
-	if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
-		return -EOPNOTSUPP;
-	if ((mode & FALLOC_FL_COLLAPSE_RANGE) &&
-	    (mode & ~FALLOC_FL_COLLAPSE_RANGE))
-		return -EINVAL;
-	if ((mode & FALLOC_FL_INSERT_RANGE) && (mode & ~FALLOC_FL_INSERT_RANGE))
-		return -EINVAL;
-	if ((mode & FALLOC_FL_UNSHARE_RANGE) &&
-	    (mode & ~(FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_KEEP_SIZE)))
-		return -EINVAL;
+	}
 	if ((uint64_t)offset + (uint64_t)len > (uint64_t)INT64_MAX)
 		return -EFBIG;
 

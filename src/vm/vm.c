@@ -112,10 +112,6 @@ static int vm_create_gmem(struct vm *vm, void *arg)
 						    KVM_CAP_GUEST_MEMFD_FLAGS);
 	if (args.flags & ~supported)
 		return -EINVAL;
-	/* INIT_SHARED describes host mappings: meaningless without MMAP. */
-	if ((args.flags & GUEST_MEMFD_FLAG_INIT_SHARED) &&
-	    !(args.flags & GUEST_MEMFD_FLAG_MMAP))
-		return -EINVAL;
 	if ((int64_t)args.size <= 0 || !PAGE_ALIGNED(args.size))
 		return -EINVAL;
 	if (args.size > GMEM_MAX_SIZE)

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT
+/* SPEC 2-4: profiles, constants, VM types and capabilities. */
+#include <stddef.h>
+
+#include "harness.h"
+
+#define Z KVM_SET_MEMORY_ATTRIBUTES2_ZERO
+#define P KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE
+
+TEST(constants_match_spec)
+{
+	CHECK_EQ(sizeof(struct kvm_memory_attributes2), 128);
+	CHECK_EQ(offsetof(struct kvm_memory_attributes2, offset), 0);
+	CHECK_EQ(offsetof(struct kvm_memory_attributes2, address), 0);
+	CHECK_EQ(offsetof(struct kvm_memory_attributes2, size), 8);
+	CHECK_EQ(offsetof(struct kvm_memory_attributes2, attributes), 16);
+	CHECK_EQ(offsetof(struct kvm_memory_attributes2, flags), 24);
+	CHECK_EQ(offsetof(struct kvm_memory_attributes2, error_offset), 32);
+	CHECK_EQ(offsetof(struct kvm_memory_attributes2, reserved), 40);
+	CHECK_EQ(sizeof(struct kvm_create_guest_memfd), 64);
+	/* _IOWR(0xAE, nr, size) spelled out */
+	CHECK_EQ(KVM_SET_MEMORY_ATTRIBUTES2, 0xC080AED2UL);
+	CHECK_EQ(KVM_CREATE_GUEST_MEMFD, 0xC040AED4UL);
+	CHECK_EQ(KVM_SET_MEMORY_ATTRIBUTES, 0x4020AED2UL);
+	CHECK_EQ(KVM_MEMORY_ATTRIBUTE_PRIVATE, 8);
+	CHECK_EQ(KVM_SET_MEMORY_ATTRIBUTES2_ZERO, 1);
+	CHECK_EQ(KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE, 2);
+	CHECK_EQ(GUEST_MEMFD_FLAG_MMAP, 1);
+	CHECK_EQ(GUEST_MEMFD_FLAG_INIT_SHARED, 2);
+	CHECK_EQ(KVM_CAP_MEMORY_ATTRIBUTES, 233);
+	CHECK_EQ(KVM_CAP_GUEST_MEMFD, 234);
+	CHECK_EQ(KVM_CAP_VM_TYPES, 235);
+	CHECK_EQ(KVM_CAP_GUEST_MEMFD_FLAGS, 244);
+	CHECK_EQ(KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES, 250);
+	CHECK_EQ(KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS, 1000);
+	CHECK_EQ(KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_FLAGS, 1001);
+	CHECK_EQ(KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_FLAGS, 1002);
+	CHECK_EQ(KVM_X86_DEFAULT_VM, 0);
+	CHECK_EQ(KVM_X86_SW_PROTECTED_VM, 1);
+	CHECK_EQ(KVM_X86_SNP_VM, 4);
+	CHECK_EQ(KVM_X86_TDX_VM, 5);
+	CHECK_EQ(GMEMU_VM_PKVM, 1UL << 31);
+}
+
+TEST(profiles_by_name_and_environment)
+{
+	int fd;
+
+	CHECK_ERR(gmemu_kvm_open_abi("bogus"), EINVAL);
+	CHECK_ERR(gmemu_kvm_open_abi("CONTENTMODES"), EINVAL);
+	fd = open_kvm("contentmodes");
+	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION,
+			     KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS), Z | P);
+	gmemu_close(fd);
+	fd = open_kvm("v8");
+	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION,
+			     KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS), 0);
+	gmemu_close(fd);
+
+	setenv("GMEMU_ABI", "v8", 1);
+	fd = gmemu_kvm_open();
+	CHECK(fd >= 0);
+	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION,
+			     KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS), 0);
+	gmemu_close(fd);
+	/* an explicit profile overrides the environment */
+	fd = open_kvm("contentmodes");
+	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION,
+			     KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS), Z | P);
+	gmemu_close(fd);
+	setenv("GMEMU_ABI", "nonsense", 1);
+	CHECK_ERR(gmemu_kvm_open(), EINVAL);
+	unsetenv("GMEMU_ABI");
+	fd = gmemu_kvm_open();
+	CHECK(fd >= 0);
+	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION,
+			     KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS), Z | P);
+	gmemu_close(fd);
+}
+
+TEST(legacy_profile_not_yet_available)
+{
+	CHECK_ERR(gmemu_kvm_open_abi("legacy"), EINVAL);
+}
+
+TEST(system_ioctls)
+{
+	int kvm = open_kvm(NULL);
+
+	CHECK_EQ(gmemu_ioctl(kvm, KVM_GET_API_VERSION, 0), 12);
+	CHECK_ERR(gmemu_ioctl(kvm, KVM_GET_API_VERSION, 1), EINVAL);
+	CHECK_ERR(gmemu_ioctl(kvm, KVM_CREATE_VM, 2UL), EINVAL);
+	CHECK_ERR(gmemu_ioctl(kvm, KVM_CREATE_VM, 3UL), EINVAL);
+	CHECK_ERR(gmemu_ioctl(kvm, KVM_CREATE_VM, 6UL), EINVAL);
+	CHECK_ERR(gmemu_ioctl(kvm, KVM_CREATE_VM, 1UL << 30), EINVAL);
+	CHECK_ERR(gmemu_ioctl(kvm, KVM_CREATE_VM, ~0UL), EINVAL);
+	CHECK_ERR(gmemu_ioctl(kvm, KVM_RUN, 0), ENOTTY);
+	CHECK_ERR(gmemu_ioctl(kvm, KVM_CREATE_GUEST_MEMFD, NULL), ENOTTY);
+}
+
+struct caps {
+	long flags, pre, post, gmem_attrs, vm_attrs, gmem_flags;
+};
+
+static void check_caps(int fd, const struct caps *c, const char *what)
+{
+	long got[6] = {
+		gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS),
+		gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_FLAGS),
+		gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_FLAGS),
+		gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES),
+		gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MEMORY_ATTRIBUTES),
+		gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_FLAGS),
+	};
+	long want[6] = { c->flags, c->pre, c->post, c->gmem_attrs, c->vm_attrs,
+			 c->gmem_flags };
+	static const char *names[6] = { "FLAGS", "PRE_LAUNCH", "POST_LAUNCH",
+					"GUEST_MEMFD_MEMORY_ATTRIBUTES",
+					"MEMORY_ATTRIBUTES", "GUEST_MEMFD_FLAGS" };
+	int i;
+
+	for (i = 0; i < 6; i++)
+		if (got[i] != want[i])
+			FAIL("%s: %s = %ld, expected %ld", what, names[i],
+			     got[i], want[i]);
+	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY), 1);
+	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY2), 1);
+	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MEMORY_FAULT_INFO), 1);
+	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD), 1);
+	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_VM_TYPES), 0x33);
+	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, 0), 0);
+	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, 9999), 0);
+	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_EXIT_HYPERCALL), 0);
+	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, -1L), 0);
+}
+
+static const unsigned long types[] = { KVM_X86_DEFAULT_VM, KVM_X86_SW_PROTECTED_VM,
+				       GMEMU_VM_PKVM, KVM_X86_SNP_VM, KVM_X86_TDX_VM };
+
+TEST(capabilities_contentmodes)
+{
+	/* SPEC 4, written out per type (not derived from the library). */
+	const struct caps want[] = {
+		{ 0, 0, 0, 0, 0, 3 },             /* default */
+		{ Z | P, Z | P, Z | P, 8, 0, 3 }, /* sw_protected */
+		{ Z | P, Z | P, Z | P, 8, 0, 3 }, /* pkvm */
+		{ Z | P, Z | P, Z, 8, 0, 3 },     /* snp: PRESERVE pre-launch only */
+		{ Z | P, Z | P, Z, 8, 0, 3 },     /* tdx */
+	};
+	const struct caps system = { Z | P, Z | P, Z | P, 8, 0, 3 };
+	int kvm = open_kvm("contentmodes");
+	size_t i;
+
+	check_caps(kvm, &system, "system");
+	for (i = 0; i < 5; i++) {
+		int vm = create_vm(kvm, types[i]);
+
+		check_caps(vm, &want[i], "vm");
+		/* phase does not change the capabilities */
+		CHECK_OK(gmemu_vm_finalize(vm));
+		check_caps(vm, &want[i], "vm after finalize");
+		gmemu_close(vm);
+	}
+}
+
+TEST(capabilities_v8)
+{
+	const struct caps priv = { 0, 0, 0, 8, 0, 3 };
+	const struct caps none = { 0, 0, 0, 0, 0, 3 };
+	int kvm = open_kvm("v8");
+	size_t i;
+
+	check_caps(kvm, &priv, "system");
+	for (i = 0; i < 5; i++) {
+		int vm = create_vm(kvm, types[i]);
+
+		check_caps(vm, i == 0 ? &none : &priv, "vm");
+		gmemu_close(vm);
+	}
+}
+
+TEST(finalize_once)
+{
+	int kvm = open_kvm(NULL), vm = create_vm(kvm, KVM_X86_SNP_VM);
+
+	CHECK_OK(gmemu_vm_finalize(vm));
+	CHECK_ERR(gmemu_vm_finalize(vm), EINVAL);
+	CHECK_ERR(gmemu_vm_finalize(kvm), EINVAL);
+	CHECK_ERR(gmemu_vm_finalize(-1), EBADF);
+}
