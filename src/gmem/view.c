@@ -67,6 +67,17 @@ static int map_piece(struct view *v, uint64_t first, uint64_t end,
 			off += ISOLATE_SHIFT;
 	}
 	if (mmap(addr, len, v->prot, MAP_SHARED | MAP_FIXED | v->map_flags, fd,
+		 (off_t)off) != MAP_FAILED)
+		return 0;
+	/*
+	 * At vm.max_map_count the kernel refuses even a replacement that
+	 * would not add a VMA.  Unmapping first works when the piece is a
+	 * whole VMA (it frees one); when it is not, munmap needs a split and
+	 * fails too, leaving everything as it was.
+	 */
+	if (errno != ENOMEM || munmap(addr, len) != 0)
+		return -ENOMEM;
+	if (mmap(addr, len, v->prot, MAP_SHARED | MAP_FIXED | v->map_flags, fd,
 		 (off_t)off) == MAP_FAILED)
 		return -errno;
 	return 0;
