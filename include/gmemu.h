@@ -200,6 +200,13 @@ GMEMU_API int gmemu_gmem_info(int gmem_fd, struct gmemu_gmem_info *info);
 GMEMU_API int gmemu_gmem_attribute(int gmem_fd, uint64_t offset);
 
 /*
+ * The attribute map as a picture of width characters (plus a NUL), each
+ * standing for an equal run of pages: 'P' private, 'S' shared, 'M' both;
+ * lower case when none of its pages was ever used (all holes).
+ */
+GMEMU_API int gmemu_gmem_picture(int gmem_fd, char *buf, size_t width);
+
+/*
  * Print a gmem's state (extents, pins, processes, counters) to a stream.
  * Works in any process that holds the fd.
  */

@@ -227,6 +227,7 @@ HIDDEN int gmem_pin(struct gmem *g, uint64_t offset, uint64_t len, int delta);
 HIDDEN int gmem_pin_transient(struct gmem *g, uint64_t offset);
 HIDDEN int gmem_info(struct gmem *g, struct gmemu_gmem_info *info);
 HIDDEN int gmem_dump(struct gmem *g, FILE *out);
+HIDDEN int gmem_picture(struct gmem *g, char *buf, size_t width);
 HIDDEN bool proc_alive(const struct gmem_proc *p);
 HIDDEN uint64_t proc_starttime(pid_t pid);
 HIDDEN uint64_t now_ns(void);

@@ -1,2 +1,373 @@
 // SPDX-License-Identifier: MIT
-int main(void) { return 0; }
+/*
+ * gmemu: the command-line tool.
+ *   gmemu demo                 a confidential VM's memory lifecycle, per model
+ *   gmemu caps                 capabilities of every VM type under every profile
+ *   gmemu inspect PID FD       print a gmem's state from another process
+ *   gmemu inspect PATH         the same from a path (/proc/PID/fd/N)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gmemu.h"
+
+#define PAGE 4096UL
+#define ZERO KVM_SET_MEMORY_ATTRIBUTES2_ZERO
+#define PRESERVE KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE
+
+struct vm_type_name {
+	const char *name;
+	unsigned long type;
+};
+
+static const struct vm_type_name vm_types[] = {
+	{ "default", KVM_X86_DEFAULT_VM },
+	{ "sw_protected", KVM_X86_SW_PROTECTED_VM },
+	{ "pkvm", GMEMU_VM_PKVM },
+	{ "snp", KVM_X86_SNP_VM },
+	{ "tdx", KVM_X86_TDX_VM },
+};
+
+static const char *const profiles[] = { "contentmodes", "v8" };
+
+static const char *modes_str(long m)
+{
+	static char buf[4][32];
+	static int i;
+	char *b = buf[i++ % 4];
+
+	if (m < 0)
+		return "error";
+	snprintf(b, 32, "%s%s%s", m & ZERO ? "ZERO" : "",
+		 (m & ZERO) && (m & PRESERVE) ? "|" : "",
+		 m & PRESERVE ? "PRESERVE" : "");
+	return *b ? b : "-";
+}
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "gmemu: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+/* ---- caps ---- */
+
+static int cmd_caps(void)
+{
+	static const struct {
+		const char *name;
+		long cap;
+	} caps[] = {
+		{ "ATTRS2_FLAGS", KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS },
+		{ "PRE_LAUNCH", KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_FLAGS },
+		{ "POST_LAUNCH", KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_FLAGS },
+		{ "GMEM_ATTRS", KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES },
+		{ "VM_ATTRS", KVM_CAP_MEMORY_ATTRIBUTES },
+		{ "GMEM_FLAGS", KVM_CAP_GUEST_MEMFD_FLAGS },
+	};
+	size_t p, t, c;
+
+	printf("%-13s %-13s", "profile", "vm type");
+	for (c = 0; c < sizeof(caps) / sizeof(caps[0]); c++)
+		printf(" %-14s", caps[c].name);
+	printf("\n");
+	for (p = 0; p < sizeof(profiles) / sizeof(profiles[0]); p++) {
+		int kvm = gmemu_kvm_open_abi(profiles[p]);
+
+		if (kvm < 0)
+			die("gmemu_kvm_open_abi");
+		for (t = 0; t <= sizeof(vm_types) / sizeof(vm_types[0]); t++) {
+			bool system = t == sizeof(vm_types) / sizeof(vm_types[0]);
+			int fd = system ? kvm
+					: gmemu_ioctl(kvm, KVM_CREATE_VM,
+						      vm_types[t].type);
+
+			if (fd < 0)
+				die("KVM_CREATE_VM");
+			printf("%-13s %-13s", profiles[p],
+			       system ? "(system)" : vm_types[t].name);
+			for (c = 0; c < sizeof(caps) / sizeof(caps[0]); c++) {
+				long v = gmemu_ioctl(fd, KVM_CHECK_EXTENSION,
+						     caps[c].cap);
+
+				if (c < 3)
+					printf(" %-14s", modes_str(v));
+				else if (c < 5)
+					printf(" %-14s", v ? "PRIVATE" : "-");
+				else
+					printf(" %-14s", v == 3 ? "MMAP|INIT_SHARED"
+							 : v == 1 ? "MMAP" : "-");
+			}
+			printf("\n");
+			if (!system)
+				gmemu_close(fd);
+		}
+		gmemu_close(kvm);
+	}
+	return 0;
+}
+
+/* ---- demo ---- */
+
+#define DEMO_PAGES 16
+#define IMAGE_PAGES 4
+#define BOUNCE 10 /* first bounce-buffer page */
+
+static sigjmp_buf demo_jmp;
+static void *demo_fault_addr;
+
+static void demo_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	demo_fault_addr = si->si_addr;
+	siglongjmp(demo_jmp, 1);
+}
+
+static void step(int gmem, const char *what, double t0)
+{
+	char pic[DEMO_PAGES + 1];
+	double dt = now_us() - t0;
+
+	if (gmemu_gmem_picture(gmem, pic, DEMO_PAGES))
+		die("gmemu_gmem_picture");
+	printf("  %-58s %8.1f us  [%s]\n", what, dt, pic);
+}
+
+static int convert(int gmem, uint64_t off, uint64_t len, bool private,
+		   uint64_t flags)
+{
+	struct kvm_memory_attributes2 a = {
+		.offset = off,
+		.size = len,
+		.attributes = private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
+		.flags = flags,
+	};
+
+	if (gmemu_ioctl(gmem, KVM_SET_MEMORY_ATTRIBUTES2, &a)) {
+		printf("  conversion failed: %s (error_offset %#llx)\n",
+		       strerror(errno), (unsigned long long)a.error_offset);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *flags_name(uint64_t f)
+{
+	return f == 0 ? "flags=0" : f == ZERO ? "ZERO" : "PRESERVE";
+}
+
+static void show_bytes(const char *who, const uint8_t *p)
+{
+	int i;
+
+	printf("  %-22s", who);
+	for (i = 0; i < 16; i++)
+		printf(" %02x", p[i]);
+	printf("  \"");
+	for (i = 0; i < 16; i++)
+		putchar(p[i] >= 32 && p[i] < 127 ? p[i] : '.');
+	printf("\"\n");
+}
+
+static void demo_model(int kvm, const struct vm_type_name *t)
+{
+	struct kvm_create_guest_memfd args = {
+		.size = DEMO_PAGES * PAGE,
+		.flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
+	};
+	const char image[] = "GMEMU BOOT IMAGE";
+	long pre, post;
+	uint64_t to_private_pre, to_shared_post, back;
+	char line[128];
+	uint8_t *view;
+	double t0;
+	int vm, gmem;
+
+	vm = gmemu_ioctl(kvm, KVM_CREATE_VM, t->type);
+	if (vm < 0)
+		die("KVM_CREATE_VM");
+	pre = gmemu_ioctl(vm, KVM_CHECK_EXTENSION,
+			  KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_FLAGS);
+	post = gmemu_ioctl(vm, KVM_CHECK_EXTENSION,
+			   KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_FLAGS);
+	printf("\n== %s: capabilities say pre-launch %s, post-launch %s\n",
+	       t->name, modes_str(pre), modes_str(post));
+	/* Modes come from capabilities, never from the VM type. */
+	to_private_pre = pre & PRESERVE ? PRESERVE : 0;
+	to_shared_post = post & ZERO ? ZERO : 0;
+	back = post & PRESERVE ? PRESERVE : 0;
+
+	t0 = now_us();
+	gmem = gmemu_ioctl(vm, KVM_CREATE_GUEST_MEMFD, &args);
+	if (gmem < 0)
+		die("KVM_CREATE_GUEST_MEMFD");
+	view = gmemu_mmap(NULL, DEMO_PAGES * PAGE, PROT_READ | PROT_WRITE,
+			  MAP_SHARED, gmem, 0);
+	if (view == MAP_FAILED)
+		die("gmemu_mmap");
+	step(gmem, "create gmem (16 pages, MMAP|INIT_SHARED) and a host view", t0);
+
+	t0 = now_us();
+	for (int p = 0; p < IMAGE_PAGES; p++)
+		memcpy(view + p * PAGE, image, sizeof(image) - 1);
+	step(gmem, "host writes the boot image (pages 0-3) through the view", t0);
+
+	t0 = now_us();
+	snprintf(line, sizeof(line), "image -> private, %s (pre-launch)",
+		 flags_name(to_private_pre));
+	if (convert(gmem, 0, IMAGE_PAGES * PAGE, true, to_private_pre))
+		goto out;
+	step(gmem, line, t0);
+
+	t0 = now_us();
+	if (convert(gmem, IMAGE_PAGES * PAGE, (DEMO_PAGES - IMAGE_PAGES) * PAGE,
+		    true, 0))
+		goto out;
+	step(gmem, "rest of guest memory -> private, flags=0", t0);
+
+	if (sigsetjmp(demo_jmp, 1) == 0) {
+		struct sigaction sa = { .sa_sigaction = demo_sigbus,
+					.sa_flags = SA_SIGINFO };
+
+		sigaction(SIGBUS, &sa, NULL);
+		(void)*(volatile uint8_t *)view;
+		printf("  host read of page 0 succeeded (unexpected)\n");
+	} else {
+		printf("  host read of page 0: SIGBUS at %p (view + %#lx)\n",
+		       demo_fault_addr,
+		       (unsigned long)((uint8_t *)demo_fault_addr - view));
+	}
+	signal(SIGBUS, SIG_DFL);
+
+	t0 = now_us();
+	if (gmemu_vm_finalize(vm))
+		die("gmemu_vm_finalize");
+	step(gmem, "finalize launch", t0);
+
+	t0 = now_us();
+	snprintf(line, sizeof(line), "bounce buffer (pages 10-11) -> shared, %s",
+		 flags_name(to_shared_post));
+	if (convert(gmem, BOUNCE * PAGE, 2 * PAGE, false, to_shared_post))
+		goto out;
+	step(gmem, line, t0);
+
+	t0 = now_us();
+	memcpy(view + BOUNCE * PAGE, "host I/O reply..", 16);
+	step(gmem, "host does I/O through the bounce buffer", t0);
+
+	t0 = now_us();
+	snprintf(line, sizeof(line), "bounce buffer -> private, %s",
+		 flags_name(back));
+	if (convert(gmem, BOUNCE * PAGE, 2 * PAGE, true, back))
+		goto out;
+	step(gmem, line, t0);
+
+	t0 = now_us();
+	if (convert(gmem, 0, PAGE, false, 0))
+		goto out;
+	step(gmem, "page 0 -> shared, flags=0 (no guarantee)", t0);
+	show_bytes("host now reads page 0:", view);
+
+	t0 = now_us();
+	if (post & ZERO) {
+		if (convert(gmem, 0, DEMO_PAGES * PAGE, false, ZERO))
+			goto out;
+		step(gmem, "everything -> shared, ZERO (teardown)", t0);
+		show_bytes("host now reads page 0:", view);
+	}
+out:
+	gmemu_munmap(view, DEMO_PAGES * PAGE);
+	gmemu_close(gmem);
+	gmemu_close(vm);
+}
+
+static int cmd_demo(void)
+{
+	int kvm = gmemu_kvm_open();
+	size_t t;
+
+	if (kvm < 0)
+		die("gmemu_kvm_open");
+	printf("gmemu demo: one guest_memfd per VM, converted in place.\n");
+	printf("map: one character per page: P private, S shared;"
+	       " lower case = never used.\n");
+	for (t = 1; t < sizeof(vm_types) / sizeof(vm_types[0]); t++)
+		demo_model(kvm, &vm_types[t]);
+	gmemu_close(kvm);
+	return 0;
+}
+
+/* ---- inspect ---- */
+
+static int cmd_inspect(int argc, char **argv)
+{
+	char path[64], pic[65];
+	const char *p;
+	int fd;
+
+	if (argc == 2) {
+		snprintf(path, sizeof(path), "/proc/%s/fd/%s", argv[0], argv[1]);
+		p = path;
+	} else if (argc == 1) {
+		p = argv[0];
+	} else {
+		fprintf(stderr, "usage: gmemu inspect PID FD | PATH\n");
+		return 2;
+	}
+	fd = open(p, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		die(p);
+	if (gmemu_gmem_dump(fd, stdout)) {
+		fprintf(stderr, "gmemu: %s: not a gmemu guest_memfd (%s)\n", p,
+			strerror(errno));
+		return 1;
+	}
+	if (gmemu_gmem_picture(fd, pic, 64) == 0)
+		printf("map: [%s]\n", pic);
+	close(fd);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: gmemu demo | caps | inspect PID FD | inspect PATH\n");
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "demo"))
+		return cmd_demo();
+	if (!strcmp(argv[1], "caps"))
+		return cmd_caps();
+	if (!strcmp(argv[1], "inspect"))
+		return cmd_inspect(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	usage(stderr);
+	return 2;
+}

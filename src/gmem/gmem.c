@@ -485,6 +485,45 @@ int gmem_info(struct gmem *g, struct gmemu_gmem_info *info)
 	return 0;
 }
 
+/* Is any byte of [first, end) pages allocated? */
+static bool range_used(struct gmem *g, uint64_t first, uint64_t end)
+{
+	off_t d = lseek(g->fd, (off_t)(first << PAGE_SHIFT), SEEK_DATA);
+
+	return d >= 0 && (uint64_t)d < (end << PAGE_SHIFT);
+}
+
+int gmem_picture(struct gmem *g, char *buf, size_t width)
+{
+	uint64_t per, i, cells;
+	int r;
+
+	cells = MIN((uint64_t)width, g->npages);
+	per = (g->npages + cells - 1) / cells;
+	cells = (g->npages + per - 1) / per;
+	r = gmem_lock(g);
+	if (r)
+		return r;
+	for (i = 0; i < cells; i++) {
+		uint64_t first = i * per, end = MIN(first + per, g->npages);
+		uint64_t p, next;
+		bool priv = false, shared = false;
+		char c;
+
+		for (p = first; p < end; p = next) {
+			if (rm_get(g, &g->hdr->attrs, p, &next))
+				priv = true;
+			else
+				shared = true;
+		}
+		c = priv && shared ? 'M' : priv ? 'P' : 'S';
+		buf[i] = range_used(g, first, end) ? c : (char)(c + 'a' - 'A');
+	}
+	buf[cells] = '\0';
+	gmem_unlock(g);
+	return 0;
+}
+
 static const char *type_name(uint64_t type)
 {
 	const struct platform_model *m = model_find(type);

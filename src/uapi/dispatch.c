@@ -275,9 +275,12 @@ void *gmemu_mmap(void *addr, size_t len, int prot, int flags, int fd,
 	}
 	p = view_create(g, addr, len, prot, flags, offset, &err);
 out:
-	trace_ret("mmap", err ? err : 0,
-		  "%p, %#zx, %#x, %#x, %d, %#llx -> %p", addr, len, prot, flags,
-		  fd, (unsigned long long)offset, p);
+	if (trace_enabled && err)
+		trace_ret("mmap", err, "%p, %#zx, %#x, %#x, %d, %#llx", addr,
+			  len, prot, flags, fd, (unsigned long long)offset);
+	else if (trace_enabled)
+		trace_printf("mmap(%p, %#zx, %#x, %#x, %d, %#llx) = %p", addr,
+			     len, prot, flags, fd, (unsigned long long)offset, p);
 	obj_put(obj);
 	if (err) {
 		errno = -err;
@@ -530,6 +533,21 @@ int gmemu_gmem_attribute(int gmem_fd, uint64_t offset)
 		}
 	}
 	obj_put(&g->obj);
+	return (int)sys_ret(r);
+}
+
+int gmemu_gmem_picture(int gmem_fd, char *buf, size_t width)
+{
+	int r = 0;
+	struct gmem *g;
+
+	if (!buf || !width)
+		return (int)sys_ret(-EINVAL);
+	g = gmem_get(gmem_fd, &r);
+	if (g) {
+		r = gmem_picture(g, buf, width);
+		obj_put(&g->obj);
+	}
 	return (int)sys_ret(r);
 }
 

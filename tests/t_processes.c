@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: MIT
+/*
+ * SPEC 1 and the interim multi-process rule: a gmem fd stays usable after
+ * fork, SCM_RIGHTS and pidfd_getfd; a to-private conversion over a range
+ * another live process maps fails EAGAIN at the first such page; an exited
+ * process (zombie or reaped) no longer counts.
+ */
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <linux/falloc.h>
+
+#include "harness.h"
+#include "whitebox.h"
+
+#define SHARED (GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)
+#define PRESERVE KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE
+
+static int new_gmem(uint64_t size)
+{
+	int kvm = open_kvm(NULL), vm = create_vm(kvm, GMEMU_VM_PKVM);
+
+	return create_gmem(vm, size, SHARED);
+}
+
+static void send_fd(int sock, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 }, byte = 'f';
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	CHECK_EQ(sendmsg(sock, &msg, 0), 1);
+}
+
+static int recv_fd(int sock)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))], byte;
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c;
+	int fd;
+
+	CHECK_EQ(recvmsg(sock, &msg, 0), 1);
+	c = CMSG_FIRSTHDR(&msg);
+	CHECK(c && c->cmsg_type == SCM_RIGHTS);
+	memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	return fd;
+}
+
+static void wait_ok(pid_t pid)
+{
+	int st;
+
+	CHECK(waitpid(pid, &st, 0) == pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		FAIL("child failed (status %#x)", st);
+}
+
+static void pipe_wait(int fd)
+{
+	char c;
+
+	CHECK_EQ(read(fd, &c, 1), 1);
+}
+
+static void pipe_post(int fd)
+{
+	CHECK_EQ(write(fd, "x", 1), 1);
+}
+
+TEST(forked_child_maps_and_converts)
+{
+	int g = new_gmem(4 * PAGE);
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		uint8_t *v = map_gmem(g, 4 * PAGE, 0);
+
+		v[0] = 0x42;
+		CHECK_CONVERT(g, 0, PAGE, true, PRESERVE);
+		CHECK_SIGBUS_READ(v);
+		CHECK_SIGBUS_WRITE(v);
+		exit(0);
+	}
+	wait_ok(pid);
+	CHECK(is_private(g, 0));
+	CHECK(guest_all(g, 0, 0x42, 1));
+}
+
+TEST(scm_rights_receiver_maps_pins_punches_converts)
+{
+	int sv[2], g;
+	uint8_t *v;
+	pid_t pid;
+
+	CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	pid = fork(); /* before the gmem exists: the child knows nothing */
+	if (pid == 0) {
+		struct stat st;
+		uint8_t *w;
+		uint64_t eo;
+		int fd = recv_fd(sv[1]);
+
+		CHECK_OK(gmemu_fstat(fd, &st));
+		CHECK_EQ(st.st_size, 4 * PAGE);
+		w = map_gmem(fd, 4 * PAGE, 0);
+		CHECK_EQ(w[0], 0x61);
+		CHECK_EQ(w[3 * PAGE], 0x64);
+		CHECK_OK(gmemu_pin(fd, PAGE, PAGE));
+		CHECK_EQ(set_attrs_eo(fd, 0, 2 * PAGE, true, PRESERVE, &eo), -EAGAIN);
+		CHECK_EQ(eo, PAGE);
+		CHECK_OK(gmemu_unpin(fd, PAGE, PAGE));
+		CHECK_CONVERT(fd, 0, 2 * PAGE, true, PRESERVE);
+		CHECK_SIGBUS_READ(w + PAGE);
+		CHECK_OK(gmemu_fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+					 3 * PAGE, PAGE));
+		CHECK_EQ(w[3 * PAGE], 0);
+		w[2 * PAGE] = 0x77;
+		exit(0);
+	}
+	g = new_gmem(4 * PAGE);
+	v = map_gmem(g, 4 * PAGE, 0);
+	for (int p = 0; p < 4; p++)
+		memset(v + p * PAGE, 0x61 + p, PAGE);
+	CHECK_OK(gmemu_munmap(v, 4 * PAGE)); /* let the receiver convert */
+	send_fd(sv[0], g);
+	wait_ok(pid);
+	CHECK(is_private(g, 0));
+	CHECK(is_private(g, PAGE));
+	CHECK(!is_private(g, 2 * PAGE));
+	CHECK(guest_all(g, PAGE, 0x62, PAGE));
+	v = map_gmem(g, 4 * PAGE, 0);
+	CHECK_EQ(v[2 * PAGE], 0x77);
+	CHECK_EQ(v[3 * PAGE], 0);
+	CHECK_SIGBUS_READ(v);
+}
+
+TEST(pidfd_getfd_receiver)
+{
+	int to_parent[2], to_child[2], pidfd, fd;
+	pid_t pid;
+	int remote;
+	uint8_t *v;
+
+	CHECK_OK(pipe(to_parent));
+	CHECK_OK(pipe(to_child));
+	pid = fork();
+	if (pid == 0) {
+		int g = new_gmem(2 * PAGE);
+		uint8_t *w = map_gmem(g, 2 * PAGE, 0);
+
+		w[5] = 0x55;
+		CHECK_OK(gmemu_munmap(w, 2 * PAGE));
+		CHECK_EQ(write(to_parent[1], &g, sizeof(g)), sizeof(g));
+		pipe_wait(to_child[0]);
+		CHECK(is_private(g, 0)); /* converted by the other process */
+		CHECK(guest_all(g, 5, 0x55, 1));
+		exit(0);
+	}
+	CHECK_EQ(read(to_parent[0], &remote, sizeof(remote)), sizeof(remote));
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0) {
+		kill(pid, SIGKILL);
+		SKIP("pidfd_open unavailable");
+	}
+	fd = (int)syscall(SYS_pidfd_getfd, pidfd, remote, 0);
+	if (fd < 0) {
+		kill(pid, SIGKILL);
+		SKIP("pidfd_getfd not permitted");
+	}
+	v = map_gmem(fd, 2 * PAGE, 0);
+	CHECK_EQ(v[5], 0x55);
+	CHECK_OK(gmemu_munmap(v, 2 * PAGE));
+	CHECK_CONVERT(fd, 0, PAGE, true, PRESERVE);
+	pipe_post(to_child[1]);
+	wait_ok(pid);
+}
+
+TEST(live_mapper_blocks_to_private_then_zombie_does_not)
+{
+	int g = new_gmem(4 * PAGE), ready[2], go[2];
+	pid_t pid;
+	uint64_t eo;
+
+	CHECK_OK(pipe(ready));
+	CHECK_OK(pipe(go));
+	pid = fork();
+	if (pid == 0) {
+		uint8_t *w = map_gmem(g, 2 * PAGE, 2 * PAGE);
+
+		w[0] = 1;
+		pipe_post(ready[1]);
+		pipe_wait(go[0]);
+		_exit(0); /* exits with its view still mapped */
+	}
+	pipe_wait(ready[0]);
+	CHECK_EQ(set_attrs_eo(g, 0, 4 * PAGE, true, 0, &eo), -EAGAIN);
+	CHECK_EQ(eo, 2 * PAGE);
+	CHECK_EQ(set_attrs_eo(g, 3 * PAGE, PAGE, true, 0, &eo), -EAGAIN);
+	CHECK_EQ(eo, 3 * PAGE);
+	CHECK(!is_private(g, 2 * PAGE));
+	CHECK_CONVERT(g, 0, 2 * PAGE, true, 0); /* outside its view */
+	CHECK_CONVERT(g, 0, 2 * PAGE, false, 0);
+
+	pipe_post(go[1]);
+	/* wait until it is a zombie, without reaping it */
+	siginfo_t si;
+	CHECK_OK(waitid(P_PID, pid, &si, WEXITED | WNOWAIT));
+	CHECK_CONVERT(g, 0, 4 * PAGE, true, 0);
+	wait_ok(pid);
+}
+
+TEST(reaped_mapper_does_not_count)
+{
+	int g = new_gmem(2 * PAGE);
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		map_gmem(g, 2 * PAGE, 0)[0] = 3;
+		exit(0);
+	}
+	wait_ok(pid);
+	CHECK_CONVERT(g, 0, 2 * PAGE, true, PRESERVE);
+	CHECK(guest_all(g, 0, 3, 1));
+}
+
+TEST(inherited_views_are_registered)
+{
+	int g = new_gmem(4 * PAGE), ready[2], go[2];
+	uint8_t *v = map_gmem(g, 4 * PAGE, 0);
+	pid_t pid;
+	uint64_t eo;
+
+	CHECK_OK(pipe(ready));
+	CHECK_OK(pipe(go));
+	v[PAGE] = 0x19;
+	pid = fork();
+	if (pid == 0) {
+		/* the inherited view reads the bytes in place */
+		CHECK_EQ(v[PAGE], 0x19);
+		pipe_post(ready[1]);
+		pipe_wait(go[0]);
+		CHECK_OK(gmemu_munmap(v + PAGE, PAGE));
+		pipe_post(ready[1]);
+		pipe_wait(go[0]);
+		exit(0);
+	}
+	pipe_wait(ready[0]);
+	CHECK_EQ(set_attrs_eo(g, PAGE, 2 * PAGE, true, 0, &eo), -EAGAIN);
+	CHECK_EQ(eo, PAGE);
+	pipe_post(go[1]);
+	pipe_wait(ready[0]);
+	/* the child released page 1 but still maps 0, 2 and 3 */
+	CHECK_CONVERT(g, PAGE, PAGE, true, PRESERVE);
+	CHECK_SIGBUS_READ(v + PAGE);
+	CHECK_EQ(set_attrs_eo(g, 0, 4 * PAGE, true, 0, &eo), -EAGAIN);
+	CHECK_EQ(eo, 0);
+	pipe_post(go[1]);
+	wait_ok(pid);
+	CHECK_CONVERT(g, 0, 4 * PAGE, true, 0);
+}
+
+TEST(exec_drops_inherited_views)
+{
+	int g = new_gmem(2 * PAGE), ready[2];
+	uint8_t *v = map_gmem(g, 2 * PAGE, 0);
+	pid_t pid;
+
+	(void)v;
+	CHECK_OK(pipe(ready));
+	pid = fork();
+	if (pid == 0) {
+		close(ready[0]);
+		/* the write end is inherited by sleep: EOF tells the exec */
+		fcntl(ready[1], F_SETFD, FD_CLOEXEC);
+		execl("/bin/sleep", "sleep", "30", (char *)NULL);
+		_exit(127);
+	}
+	close(ready[1]);
+	char c;
+	CHECK_EQ(read(ready[0], &c, 1), 0); /* closed by exec */
+	CHECK_CONVERT(g, 0, 2 * PAGE, true, 0);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+TEST(child_sees_parent_conversions)
+{
+	int g = new_gmem(2 * PAGE), ready[2], go[2];
+	pid_t pid;
+
+	CHECK_OK(pipe(ready));
+	CHECK_OK(pipe(go));
+	pid = fork();
+	if (pid == 0) {
+		pipe_wait(go[0]);
+		CHECK(is_private(g, PAGE));
+		CHECK(!is_private(g, 0));
+		uint8_t *w = map_gmem(g, 2 * PAGE, 0);
+		CHECK_SIGBUS_READ(w + PAGE);
+		CHECK_EQ(w[0], 0);
+		exit(0);
+	}
+	CHECK_CONVERT(g, PAGE, PAGE, true, 0);
+	pipe_post(go[1]);
+	wait_ok(pid);
+}

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: MIT
+/* SPEC 10: GMEMU_TRACE=1 logs each emulated call with arguments and result;
+ * the state of a gmem can be printed. */
+#include "harness.h"
+
+TEST(trace_child)
+{
+	/* run by trace_lines_for_each_call with GMEMU_TRACE=1 */
+	int kvm = open_kvm(NULL), vm = create_vm(kvm, KVM_X86_SW_PROTECTED_VM);
+	int g = create_gmem(vm, 4 * PAGE, GUEST_MEMFD_FLAG_MMAP);
+
+	CHECK_CONVERT(g, PAGE, PAGE, false, KVM_SET_MEMORY_ATTRIBUTES2_ZERO);
+	CHECK_OK(gmemu_pin(g, PAGE, PAGE));
+	set_attrs(g, 0, 2 * PAGE, true, 0);
+	map_gmem(g, PAGE, 0);
+	gmemu_read(g, NULL, 0);
+}
+
+static char *run_traced(const char *value)
+{
+	static char out[65536];
+	int p[2];
+	pid_t pid;
+	size_t n = 0;
+	ssize_t r;
+
+	CHECK_OK(pipe(p));
+	pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 2);
+		setenv("GMEMU_TRACE", value, 1);
+		setenv("GMEMU_TEST_CHILD", "trace_child", 1);
+		execl("/proc/self/exe", "t_trace", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	while ((r = read(p[0], out + n, sizeof(out) - 1 - n)) > 0)
+		n += (size_t)r;
+	out[n] = 0;
+	int st;
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	return out;
+}
+
+TEST(trace_lines_for_each_call)
+{
+	char *out = run_traced("1");
+
+	printf("%s", out);
+	CHECK(strstr(out, "gmemu: kvm_open(abi=contentmodes) = "));
+	CHECK(strstr(out, "gmemu: ioctl("));
+	CHECK(strstr(out, "KVM_CREATE_VM"));
+	CHECK(strstr(out, "KVM_CREATE_GUEST_MEMFD, {size=0x4000, flags=0x1}"));
+	CHECK(strstr(out, "KVM_SET_MEMORY_ATTRIBUTES2, {offset=0x1000, size=0x1000, "
+			  "attributes=0, flags=0x1"));
+	CHECK(strstr(out, "= -1 EAGAIN"));
+	CHECK(strstr(out, "error_offset=0x1000"));
+	CHECK(strstr(out, "gmemu: pin("));
+	CHECK(strstr(out, "gmemu: mmap("));
+	CHECK(strstr(out, "gmemu: read(") && strstr(out, "EINVAL"));
+}
+
+TEST(no_trace_by_default)
+{
+	char *out = run_traced("0");
+
+	CHECK(strstr(out, "gmemu:") == NULL);
+}
+
+TEST(dump_prints_state)
+{
+	int kvm = open_kvm(NULL), vm = create_vm(kvm, KVM_X86_TDX_VM);
+	int g = create_gmem(vm, 4 * PAGE, GUEST_MEMFD_FLAG_MMAP |
+					  GUEST_MEMFD_FLAG_INIT_SHARED);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	CHECK_CONVERT(g, PAGE, PAGE, true, 0);
+	CHECK_OK(gmemu_pin(g, 3 * PAGE, PAGE));
+	map_gmem(g, PAGE, 0);
+	CHECK_OK(gmemu_gmem_dump(g, f));
+	fclose(f);
+	printf("%s", buf);
+	CHECK(strstr(buf, "vm_type=tdx profile=contentmodes phase=pre-launch"));
+	CHECK(strstr(buf, "[0x1000, 0x2000) private"));
+	CHECK(strstr(buf, "[0x2000, 0x4000) shared"));
+	CHECK(strstr(buf, "[0x3000, 0x4000) long-term=1 transient=0"));
+	CHECK(strstr(buf, "alive views=1"));
+	CHECK(strstr(buf, "to_private=1"));
+	free(buf);
+}
