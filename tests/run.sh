@@ -9,7 +9,7 @@ mkdir -p "$log_dir"
 for t in "$@"; do
 	name=$(basename "$t")
 	log="$log_dir/$name.log"
-	"$t" >"$log" 2>&1
+	GMEMU_LIBSO="$build/libgmemu.so" "$t" >"$log" 2>&1
 	rc=$?
 	p=$(grep -c '^ok .*' "$log" | head -1)
 	s=$(grep -c '^ok .*# SKIP' "$log" | head -1)
