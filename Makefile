@@ -51,17 +51,23 @@ $(BUILD)/bench/%: bench/%.c bench/bench.h $(BUILD)/libgmemu.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS) -lm
 
-tests: $(TESTS) $(BUILD)/gmemu $(BUILD)/libgmemu.so
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libgmemu.a include/gmemu.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS)
+
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+
+tests: $(TESTS) $(EXAMPLES) $(BUILD)/gmemu $(BUILD)/libgmemu.so
 
 check-plain: tests
-	@tests/run.sh $(BUILD) $(TESTS)
+	@tests/run.sh $(BUILD) $(TESTS) tests/t_examples.sh
 
 check-asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
 	  SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests
 	@ASAN_OPTIONS=handle_sigbus=0:allow_user_segv_handler=1:detect_leaks=1 \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  tests/run.sh build/asan $(TEST_SRC:tests/%.c=build/asan/tests/%)
+	  tests/run.sh build/asan $(TEST_SRC:tests/%.c=build/asan/tests/%) tests/t_examples.sh
 
 check:
 	@$(MAKE) --no-print-directory check-plain

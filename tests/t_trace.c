@@ -91,3 +91,38 @@ TEST(dump_prints_state)
 	CHECK(strstr(buf, "to_private=1"));
 	free(buf);
 }
+
+TEST(inspect_from_another_process)
+{
+	const char *so = getenv("GMEMU_LIBSO");
+	char tool[256], cmd[512], out[8192];
+	int kvm = open_kvm("v8"), vm = create_vm(kvm, KVM_X86_SNP_VM);
+	int g = create_gmem(vm, 8 * PAGE, GUEST_MEMFD_FLAG_MMAP |
+					  GUEST_MEMFD_FLAG_INIT_SHARED);
+	size_t n;
+	FILE *f;
+
+	snprintf(tool, sizeof(tool), "%s", so ? so : "build/libgmemu.so");
+	*strrchr(tool, '/') = 0;
+	strcat(tool, "/gmemu");
+	if (access(tool, X_OK))
+		SKIP("tool not built");
+	CHECK_CONVERT(g, 2 * PAGE, 2 * PAGE, true, 0);
+	map_gmem(g, 8 * PAGE, 0)[0] = 1;
+	snprintf(cmd, sizeof(cmd), "%s inspect %d %d", tool, (int)getpid(), g);
+	f = popen(cmd, "r");
+	CHECK(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = 0;
+	CHECK_EQ(pclose(f), 0);
+	printf("%s", out);
+	CHECK(strstr(out, "size=0x8000"));
+	CHECK(strstr(out, "vm_type=snp profile=v8"));
+	CHECK(strstr(out, "[0x2000, 0x4000) private"));
+	CHECK(strstr(out, "alive views=1"));
+	CHECK(strstr(out, "map: [Ssppssss]"));
+	/* the inspecting process did not register as a mapper */
+	struct gmemu_gmem_info info = { .sz = sizeof(info) };
+	CHECK_OK(gmemu_gmem_info(g, &info));
+	CHECK_EQ(info.nr_processes, 1);
+}

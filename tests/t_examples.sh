@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The README's example and the tool's commands run and say what they should.
+# TAP; the build directory comes from GMEMU_LIBSO's folder.
+build=$(dirname "${GMEMU_LIBSO:-build/libgmemu.so}")
+n=0; fail=0
+check() { # name, command...
+	local name=$1; shift
+	n=$((n + 1))
+	if out=$("$@" 2>&1); then echo "ok $n - $name"; else
+		echo "not ok $n - $name"; echo "$out" | sed 's/^/# /'; fail=1; fi
+}
+echo "1..5"
+check readme_example bash -c "'$build/examples/convert' | grep -qx 'payload for the guest'"
+check demo_runs_every_model bash -c "'$build/gmemu' demo > '$build/demo.out' && for m in sw_protected pkvm snp tdx; do grep -q \"^== \$m\" '$build/demo.out' || exit 1; done && grep -q 'SIGBUS at' '$build/demo.out' && ! grep -q 'failed' '$build/demo.out'"
+check caps_table bash -c "'$build/gmemu' caps | grep -q '^contentmodes  snp  *ZERO|PRESERVE  ZERO|PRESERVE  ZERO  '"
+check inspect_other_process bash -c "
+	sleep 30 < /dev/null &
+	pid=\$!
+	out=\$('$build/gmemu' inspect \$pid 0 2>&1); rc=\$?
+	kill \$pid
+	[ \$rc -ne 0 ] && echo \"\$out\" | grep -q 'not a gmemu guest_memfd'"
+check usage bash -c "! '$build/gmemu' bogus 2>/dev/null && '$build/gmemu' help | grep -q usage"
+exit $fail
