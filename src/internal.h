@@ -162,6 +162,14 @@ struct rangemap {
 	uint32_t nr_extents;
 };
 
+/* Where a range map's records live: a gmem's shared metadata, or process
+ * memory (the legacy profile's per-VM attributes). */
+struct rm_space {
+	struct gmem_rec *recs;
+	struct gmem_pool *pool;
+	uint64_t npages; /* keys are pages in [0, npages) */
+};
+
 enum proc_state { PROC_FREE, PROC_LIVE, PROC_PENDING_FORK };
 
 struct gmem_proc {
@@ -210,6 +218,7 @@ struct gmem {
 	uint8_t *base;      /* trusted view [0, size), then metadata */
 	struct gmem_hdr *hdr;
 	struct gmem_rec *recs;
+	struct rm_space space; /* recs and the header's pool */
 	uint64_t size, npages;
 	struct vm *vm;      /* creating VM, while it lives in this process */
 	struct view *views; /* this process's views (registry lock) */
@@ -232,16 +241,16 @@ HIDDEN bool proc_alive(const struct gmem_proc *p);
 HIDDEN uint64_t proc_starttime(pid_t pid);
 HIDDEN uint64_t now_ns(void);
 
-/* gmem/pool.c + gmem/rangemap.c */
+/* gmem/rangemap.c: record pools and range maps over them */
 HIDDEN void pool_init(struct gmem_pool *pool, uint32_t capacity);
-HIDDEN uint32_t pool_alloc(struct gmem *g);
-HIDDEN void pool_free(struct gmem *g, uint32_t idx);
-HIDDEN uint32_t pool_available(const struct gmem *g);
+HIDDEN uint32_t pool_alloc(struct rm_space *s);
+HIDDEN void pool_free(struct rm_space *s, uint32_t idx);
+HIDDEN uint32_t pool_available(const struct rm_space *s);
 
-HIDDEN int rm_init(struct gmem *g, struct rangemap *m, uint64_t value);
-HIDDEN uint64_t rm_get(struct gmem *g, const struct rangemap *m, uint64_t page,
-		       uint64_t *end);
-HIDDEN int rm_assign(struct gmem *g, struct rangemap *m, uint64_t first,
+HIDDEN int rm_init(struct rm_space *s, struct rangemap *m, uint64_t value);
+HIDDEN uint64_t rm_get(struct rm_space *s, const struct rangemap *m,
+		       uint64_t page, uint64_t *end);
+HIDDEN int rm_assign(struct rm_space *s, struct rangemap *m, uint64_t first,
 		     uint64_t end, uint64_t value);
 /* Nodes an assignment may need, for checking before anything changes. */
 #define RM_ASSIGN_NODES 2

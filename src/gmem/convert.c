@@ -24,7 +24,7 @@ static uint64_t first_with_attr(struct gmem *g, uint64_t first, uint64_t end,
 	uint64_t p, next;
 
 	for (p = first; p < end; p = next)
-		if (rm_get(g, &g->hdr->attrs, p, &next) == attr)
+		if (rm_get(&g->space, &g->hdr->attrs, p, &next) == attr)
 			return p;
 	return end;
 }
@@ -96,7 +96,7 @@ static uint64_t first_pinned(struct gmem *g, uint64_t first, uint64_t end)
 	uint64_t p, next;
 
 	for (p = first; p < end; p = next)
-		if ((uint32_t)rm_get(g, &g->hdr->pins, p, &next))
+		if ((uint32_t)rm_get(&g->space, &g->hdr->pins, p, &next))
 			return MAX(p, first);
 	return end;
 }
@@ -108,7 +108,7 @@ static uint32_t extents_in(struct gmem *g, const struct rangemap *m,
 	uint32_t n = 0;
 
 	for (p = first; p < end; p = next, n++)
-		rm_get(g, m, p, &next);
+		rm_get(&g->space, m, p, &next);
 	return n;
 }
 
@@ -118,11 +118,11 @@ static void drain_transient(struct gmem *g, uint64_t first, uint64_t end)
 	uint64_t p, next;
 
 	for (p = first; p < end; p = next) {
-		uint64_t v = rm_get(g, &g->hdr->pins, p, &next);
+		uint64_t v = rm_get(&g->space, &g->hdr->pins, p, &next);
 
 		next = MIN(next, end);
 		if (v >> 32)
-			rm_assign(g, &g->hdr->pins, p, next, (uint32_t)v);
+			rm_assign(&g->space, &g->hdr->pins, p, next, (uint32_t)v);
 	}
 }
 
@@ -135,7 +135,7 @@ static void apply_effect(struct gmem *g, enum content_effect effect,
 	if (effect == EFFECT_NONE)
 		return;
 	for (p = first; p < end; p = next) {
-		uint64_t a = rm_get(g, &g->hdr->attrs, p, &next);
+		uint64_t a = rm_get(&g->space, &g->hdr->attrs, p, &next);
 
 		next = MIN(next, end);
 		if (a == from_attr)
@@ -206,7 +206,7 @@ int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a)
 	if (to_private)
 		nodes += RM_ASSIGN_NODES *
 			 extents_in(g, &g->hdr->pins, first, end);
-	if (pool_available(g) < nodes)
+	if (pool_available(&g->space) < nodes)
 		return fail(g, a, -ENOMEM, a->offset);
 
 	effect = a->flags ? EFFECT_NONE : model_effect(model, profile, dir);
@@ -228,7 +228,7 @@ int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a)
 		views_grant(g, first, end);
 		g->hdr->ctr.to_shared++;
 	}
-	rm_assign(g, &g->hdr->attrs, first, end, want);
+	rm_assign(&g->space, &g->hdr->attrs, first, end, want);
 	g->hdr->generation++;
 	gmem_unlock(g);
 	return 0;

@@ -129,6 +129,9 @@ static int gmem_map(struct gmem *g, int fd, uint64_t size)
 	g->recs = (struct gmem_rec *)((uint8_t *)g->hdr + HDR_AREA);
 	g->size = size;
 	g->npages = size >> PAGE_SHIFT;
+	g->space.recs = g->recs;
+	g->space.pool = &g->hdr->pool;
+	g->space.npages = g->npages;
 	g->slot = -1;
 	return 0;
 }
@@ -162,9 +165,9 @@ static int hdr_init(struct gmem *g, struct vm *vm, uint64_t size,
 	pool_init(&h->pool, (uint32_t)MIN((GMEM_META_RESERVE - HDR_AREA) /
 						  sizeof(struct gmem_rec),
 					  UINT32_MAX));
-	r = rm_init(g, &h->attrs, shared ? 0 : KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	r = rm_init(&g->space, &h->attrs, shared ? 0 : KVM_MEMORY_ATTRIBUTE_PRIVATE);
 	if (!r)
-		r = rm_init(g, &h->pins, 0);
+		r = rm_init(&g->space, &h->pins, 0);
 	if (r)
 		return r;
 	/* Written last: an attacher trusts nothing without it. */
@@ -361,7 +364,7 @@ static bool range_shared(struct gmem *g, uint64_t first, uint64_t end)
 	uint64_t p, next;
 
 	for (p = first; p < end; p = next)
-		if (rm_get(g, &g->hdr->attrs, p, &next))
+		if (rm_get(&g->space, &g->hdr->attrs, p, &next))
 			return false;
 	return true;
 }
@@ -389,7 +392,7 @@ int gmem_pin(struct gmem *g, uint64_t offset, uint64_t len, int delta)
 		goto out;
 	}
 	for (p = first; p < end; p = next, pieces++) {
-		uint64_t v = rm_get(g, pins, p, &next);
+		uint64_t v = rm_get(&g->space, pins, p, &next);
 
 		if (delta < 0 && (uint32_t)v == 0) {
 			r = -EINVAL;
@@ -400,15 +403,15 @@ int gmem_pin(struct gmem *g, uint64_t offset, uint64_t len, int delta)
 			goto out;
 		}
 	}
-	if (pool_available(g) < pieces * RM_ASSIGN_NODES) {
+	if (pool_available(&g->space) < pieces * RM_ASSIGN_NODES) {
 		r = -ENOMEM;
 		goto out;
 	}
 	for (p = first; p < end; p = next) {
-		uint64_t v = rm_get(g, pins, p, &next);
+		uint64_t v = rm_get(&g->space, pins, p, &next);
 
 		next = MIN(next, end);
-		rm_assign(g, pins, p, next, (uint64_t)((int64_t)v + delta));
+		rm_assign(&g->space, pins, p, next, (uint64_t)((int64_t)v + delta));
 	}
 out:
 	gmem_unlock(g);
@@ -429,8 +432,8 @@ int gmem_pin_transient(struct gmem *g, uint64_t offset)
 		r = -EFAULT;
 		goto out;
 	}
-	v = rm_get(g, &g->hdr->pins, page, NULL);
-	r = rm_assign(g, &g->hdr->pins, page, page + 1, v + (1ULL << 32));
+	v = rm_get(&g->space, &g->hdr->pins, page, NULL);
+	r = rm_assign(&g->space, &g->hdr->pins, page, page + 1, v + (1ULL << 32));
 out:
 	gmem_unlock(g);
 	return r;
@@ -443,7 +446,7 @@ static uint32_t pinned_pages(struct gmem *g)
 	uint64_t p, next, n = 0;
 
 	for (p = 0; p < g->npages; p = next)
-		if ((uint32_t)rm_get(g, &g->hdr->pins, p, &next))
+		if ((uint32_t)rm_get(&g->space, &g->hdr->pins, p, &next))
 			n += next - p;
 	return (uint32_t)MIN(n, UINT32_MAX);
 }
@@ -511,7 +514,7 @@ int gmem_picture(struct gmem *g, char *buf, size_t width)
 		char c;
 
 		for (p = first; p < end; p = next) {
-			if (rm_get(g, &g->hdr->attrs, p, &next))
+			if (rm_get(&g->space, &g->hdr->attrs, p, &next))
 				priv = true;
 			else
 				shared = true;
@@ -547,7 +550,7 @@ int gmem_dump(struct gmem *g, FILE *out)
 							    : "pre-launch");
 	fprintf(out, "extents (%u):\n", h->attrs.nr_extents);
 	for (p = 0; p < g->npages; p = next) {
-		v = rm_get(g, &h->attrs, p, &next);
+		v = rm_get(&g->space, &h->attrs, p, &next);
 		fprintf(out, "  [%#llx, %#llx) %s\n",
 			(unsigned long long)(p << PAGE_SHIFT),
 			(unsigned long long)(next << PAGE_SHIFT),
@@ -555,7 +558,7 @@ int gmem_dump(struct gmem *g, FILE *out)
 	}
 	fprintf(out, "pins:\n");
 	for (p = 0; p < g->npages; p = next) {
-		v = rm_get(g, &h->pins, p, &next);
+		v = rm_get(&g->space, &h->pins, p, &next);
 		if (v)
 			fprintf(out, "  [%#llx, %#llx) long-term=%u transient=%u\n",
 				(unsigned long long)(p << PAGE_SHIFT),

@@ -26,36 +26,36 @@ void pool_init(struct gmem_pool *pool, uint32_t capacity)
 	pool->nr_free = 0;
 }
 
-uint32_t pool_available(const struct gmem *g)
+uint32_t pool_available(const struct rm_space *s)
 {
-	const struct gmem_pool *p = &g->hdr->pool;
+	const struct gmem_pool *p = s->pool;
 
 	return p->nr_free + (p->capacity - p->bump);
 }
 
-uint32_t pool_alloc(struct gmem *g)
+uint32_t pool_alloc(struct rm_space *s)
 {
-	struct gmem_pool *p = &g->hdr->pool;
+	struct gmem_pool *p = s->pool;
 	uint32_t idx;
 
 	if (p->free_head != NIL) {
 		idx = p->free_head;
-		p->free_head = g->recs[idx].left;
+		p->free_head = s->recs[idx].left;
 		p->nr_free--;
 	} else if (p->bump < p->capacity) {
 		idx = p->bump++;
 	} else {
 		return NIL;
 	}
-	memset(&g->recs[idx], 0, sizeof(g->recs[idx]));
+	memset(&s->recs[idx], 0, sizeof(s->recs[idx]));
 	return idx;
 }
 
-void pool_free(struct gmem *g, uint32_t idx)
+void pool_free(struct rm_space *s, uint32_t idx)
 {
-	struct gmem_pool *p = &g->hdr->pool;
+	struct gmem_pool *p = s->pool;
 
-	g->recs[idx].left = p->free_head;
+	s->recs[idx].left = p->free_head;
 	p->free_head = idx;
 	p->nr_free++;
 }
@@ -71,66 +71,66 @@ static uint32_t prio_of(uint64_t key)
 	return (uint32_t)(z ^ (z >> 31));
 }
 
-#define R(i) (g->recs[i])
+#define R(i) (s->recs[i])
 
 /* Split t into keys < key (*l) and keys >= key (*r). */
-static void split(struct gmem *g, uint32_t t, uint64_t key, uint32_t *l,
+static void split(struct rm_space *s, uint32_t t, uint64_t key, uint32_t *l,
 		  uint32_t *r)
 {
 	if (t == NIL) {
 		*l = *r = NIL;
 	} else if (R(t).key < key) {
-		split(g, R(t).right, key, &R(t).right, r);
+		split(s, R(t).right, key, &R(t).right, r);
 		*l = t;
 	} else {
-		split(g, R(t).left, key, l, &R(t).left);
+		split(s, R(t).left, key, l, &R(t).left);
 		*r = t;
 	}
 }
 
 /* Merge l and r, every key of l below every key of r. */
-static uint32_t merge(struct gmem *g, uint32_t l, uint32_t r)
+static uint32_t merge(struct rm_space *s, uint32_t l, uint32_t r)
 {
 	if (l == NIL)
 		return r;
 	if (r == NIL)
 		return l;
 	if (R(l).prio > R(r).prio) {
-		R(l).right = merge(g, R(l).right, r);
+		R(l).right = merge(s, R(l).right, r);
 		return l;
 	}
-	R(r).left = merge(g, l, R(r).left);
+	R(r).left = merge(s, l, R(r).left);
 	return r;
 }
 
-static uint32_t free_tree(struct gmem *g, uint32_t t)
+static uint32_t free_tree(struct rm_space *s, uint32_t t)
 {
 	uint32_t n;
 
 	if (t == NIL)
 		return 0;
-	n = 1 + free_tree(g, R(t).left) + free_tree(g, R(t).right);
-	pool_free(g, t);
+	n = 1 + free_tree(s, R(t).left) + free_tree(s, R(t).right);
+	pool_free(s, t);
 	return n;
 }
 
-static uint32_t leftmost(struct gmem *g, uint32_t t)
+static uint32_t leftmost(struct rm_space *s, uint32_t t)
 {
 	while (t != NIL && R(t).left != NIL)
 		t = R(t).left;
 	return t;
 }
 
-static uint32_t rightmost(struct gmem *g, uint32_t t)
+static uint32_t rightmost(struct rm_space *s, uint32_t t)
 {
 	while (t != NIL && R(t).right != NIL)
 		t = R(t).right;
 	return t;
 }
 
-static uint32_t new_node(struct gmem *g, uint64_t key, uint64_t value)
+static uint32_t new_node(struct rm_space *s, uint64_t key, uint64_t value)
 {
-	uint32_t n = pool_alloc(g);
+	uint32_t n = pool_alloc(s);
 
 	if (n != NIL) {
 		R(n).key = key;
@@ -140,18 +140,18 @@ static uint32_t new_node(struct gmem *g, uint64_t key, uint64_t value)
 	return n;
 }
 
-int rm_init(struct gmem *g, struct rangemap *m, uint64_t value)
+int rm_init(struct rm_space *s, struct rangemap *m, uint64_t value)
 {
-	m->root = new_node(g, 0, value);
+	m->root = new_node(s, 0, value);
 	m->nr_extents = 1;
 	return m->root == NIL ? -ENOMEM : 0;
 }
 
-uint64_t rm_get(struct gmem *g, const struct rangemap *m, uint64_t page,
+uint64_t rm_get(struct rm_space *s, const struct rangemap *m, uint64_t page,
 		uint64_t *end)
 {
 	uint32_t t = m->root, floor = NIL;
-	uint64_t next = g->npages;
+	uint64_t next = s->npages;
 
 	while (t != NIL) {
 		if (R(t).key <= page) {
@@ -167,7 +167,7 @@ uint64_t rm_get(struct gmem *g, const struct rangemap *m, uint64_t page,
 	return floor == NIL ? 0 : R(floor).value;
 }
 
-int rm_assign(struct gmem *g, struct rangemap *m, uint64_t first, uint64_t end,
+int rm_assign(struct rm_space *s, struct rangemap *m, uint64_t first, uint64_t end,
 	      uint64_t value)
 {
 	uint32_t left, mid, right, tail_head, pred, n;
@@ -175,40 +175,40 @@ int rm_assign(struct gmem *g, struct rangemap *m, uint64_t first, uint64_t end,
 
 	if (first >= end)
 		return 0;
-	if (pool_available(g) < RM_ASSIGN_NODES)
+	if (pool_available(s) < RM_ASSIGN_NODES)
 		return -ENOMEM;
-	if (end < g->npages)
-		value_at_end = rm_get(g, m, end, NULL);
+	if (end < s->npages)
+		value_at_end = rm_get(s, m, end, NULL);
 
-	split(g, m->root, first, &left, &right);
-	split(g, right, end, &mid, &right);
-	m->nr_extents -= free_tree(g, mid);
+	split(s, m->root, first, &left, &right);
+	split(s, right, end, &mid, &right);
+	m->nr_extents -= free_tree(s, mid);
 
 	/* The extent that continues past end keeps its value. */
-	if (end < g->npages) {
-		tail_head = leftmost(g, right);
+	if (end < s->npages) {
+		tail_head = leftmost(s, right);
 		if (tail_head == NIL || R(tail_head).key != end) {
-			n = new_node(g, end, value_at_end);
-			right = merge(g, n, right);
+			n = new_node(s, end, value_at_end);
+			right = merge(s, n, right);
 			m->nr_extents++;
 		}
-		tail_head = leftmost(g, right);
+		tail_head = leftmost(s, right);
 		if (R(tail_head).value == value) {
 			uint32_t rest;
 
-			split(g, right, end + 1, &tail_head, &rest);
-			pool_free(g, tail_head);
+			split(s, right, end + 1, &tail_head, &rest);
+			pool_free(s, tail_head);
 			m->nr_extents--;
 			right = rest;
 		}
 	}
 	/* Join the extent before first when it has the same value. */
-	pred = rightmost(g, left);
+	pred = rightmost(s, left);
 	if (pred == NIL || R(pred).value != value) {
-		n = new_node(g, first, value);
-		left = merge(g, left, n);
+		n = new_node(s, first, value);
+		left = merge(s, left, n);
 		m->nr_extents++;
 	}
-	m->root = merge(g, left, right);
+	m->root = merge(s, left, right);
 	return 0;
 }

@@ -111,7 +111,7 @@ static int for_each_piece(struct gmem *g, uint64_t first, uint64_t end,
 		uint64_t p, next;
 
 		for (p = lo; p < hi; p = next) {
-			uint64_t a = rm_get(g, &g->hdr->attrs, p, &next);
+			uint64_t a = rm_get(&g->space, &g->hdr->attrs, p, &next);
 
 			next = MIN(next, hi);
 			if (a != attr)
@@ -186,7 +186,7 @@ static void slot_clear(struct gmem *g, struct gmem_proc *pr)
 
 	for (; r; r = next) {
 		next = g->recs[r].left;
-		pool_free(g, r);
+		pool_free(&g->space, r);
 	}
 	pr->views = 0;
 	pr->nr_views = 0;
@@ -252,7 +252,7 @@ void view_proc_slot_put(struct gmem *g)
 static uint32_t rec_add(struct gmem *g, uint64_t first_page, uint64_t npages)
 {
 	struct gmem_proc *pr = &g->hdr->procs[g->slot];
-	uint32_t r = pool_alloc(g);
+	uint32_t r = pool_alloc(&g->space);
 
 	if (!r)
 		return 0;
@@ -272,7 +272,7 @@ static void rec_del(struct gmem *g, uint32_t rec)
 	for (pp = &pr->views; *pp; pp = &g->recs[*pp].left) {
 		if (*pp == rec) {
 			*pp = g->recs[rec].left;
-			pool_free(g, rec);
+			pool_free(&g->space, rec);
 			pr->nr_views--;
 			return;
 		}
@@ -322,7 +322,7 @@ void *view_create(struct gmem *g, void *addr, size_t len, int prot, int flags,
 	v->prot = prot;
 	v->map_flags = flags & keep & ~(MAP_FIXED | MAP_FIXED_NOREPLACE);
 	for (p = first; p < MIN(view_end_page(v), g->npages); p = next) {
-		uint64_t a = rm_get(g, &g->hdr->attrs, p, &next);
+		uint64_t a = rm_get(&g->space, &g->hdr->attrs, p, &next);
 
 		next = MIN(next, view_end_page(v));
 		if (a)
@@ -553,7 +553,7 @@ static void fork_prepare_gmem(struct gmem *g)
 		return;
 	slot = slot_alloc(g);
 	if (slot >= 0 &&
-	    pool_available(g) < g->hdr->procs[g->slot].nr_views)
+	    pool_available(&g->space) < g->hdr->procs[g->slot].nr_views)
 		slot = -ENOMEM;
 	pending[nr_pending].g = g;
 	pending[nr_pending].slot = slot;
@@ -568,7 +568,7 @@ static void fork_prepare_gmem(struct gmem *g)
 	pr->pending_since_ns = now_ns();
 	atomic_store(&pr->state, PROC_PENDING_FORK);
 	for (v = g->views; v; v = v->next) {
-		uint32_t r = pool_alloc(g);
+		uint32_t r = pool_alloc(&g->space);
 
 		g->recs[r].key = v->first_page;
 		g->recs[r].value = v->len >> PAGE_SHIFT;

@@ -527,7 +527,7 @@ int gmemu_gmem_attribute(int gmem_fd, uint64_t offset)
 	} else {
 		r = gmem_lock(g);
 		if (!r) {
-			r = (int)rm_get(g, &g->hdr->attrs,
+			r = (int)rm_get(&g->space, &g->hdr->attrs,
 					offset >> PAGE_SHIFT, NULL);
 			gmem_unlock(g);
 		}
