@@ -14,7 +14,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
             -Wstrict-prototypes -Wpointer-arith -Wno-missing-field-initializers
 BASEFLAGS := -std=gnu11 -D_GNU_SOURCE -Iinclude -fPIC -fvisibility=hidden \
              $(WARN) $(SANFLAGS)
-LDLIBS   := -lpthread
+LDLIBS   := -lcrypto -lpthread
 VERSION  := 0.1.0
 
 LIB_SRC  := $(wildcard src/uapi/*.c src/gmem/*.c src/vm/*.c)

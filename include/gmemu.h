@@ -127,6 +127,26 @@ struct kvm_memory_attributes2 {
 #define KVM_SET_MEMORY_ATTRIBUTES2 _IOWR(KVMIO, 0xd2, struct kvm_memory_attributes2)
 #endif
 
+#ifndef KVM_MEM_GUEST_MEMFD
+#define KVM_MEM_GUEST_MEMFD (1UL << 2)
+#endif
+
+#ifndef KVM_SET_USER_MEMORY_REGION2
+struct kvm_userspace_memory_region2 {
+	__u32 slot;
+	__u32 flags;
+	__u64 guest_phys_addr;
+	__u64 memory_size;
+	__u64 userspace_addr;
+	__u64 guest_memfd_offset;
+	__u32 guest_memfd;
+	__u32 pad1;
+	__u64 pad2[14];
+};
+#define KVM_SET_USER_MEMORY_REGION2 \
+	_IOW(KVMIO, 0x49, struct kvm_userspace_memory_region2)
+#endif
+
 #ifndef KVM_EXIT_MEMORY_FAULT
 #define KVM_EXIT_MEMORY_FAULT 39
 #endif
@@ -169,8 +189,56 @@ GMEMU_API int gmemu_pin_transient(int gmem_fd, uint64_t offset);
 /* Fail the next n conversions of this gmem with ENOMEM. */
 GMEMU_API int gmemu_inject_enomem(int gmem_fd, unsigned int n);
 
-/* End the launch phase of a VM; conversions follow post-launch rules. */
+/* ---- launch ---- */
+
+/*
+ * Add [gpa, gpa + len) to the VM's initial image: before finalize only, every
+ * page covered by guest_memfd memslots and private.  src NULL: in place (the
+ * bytes already there); otherwise copied from src.  Each page extends the
+ * launch measurement m = SHA-256(m || le64(gpa) || SHA-256(page)).
+ */
+GMEMU_API int gmemu_vm_populate(int vm_fd, uint64_t gpa, const void *src,
+				uint64_t len);
+/* The launch measurement so far (32 zero bytes before any populate). */
+GMEMU_API int gmemu_vm_measurement(int vm_fd, uint8_t out[32]);
+/* End the launch phase of a VM (once); conversions follow post-launch rules. */
 GMEMU_API int gmemu_vm_finalize(int vm_fd);
+
+/* ---- the software vCPU ---- */
+
+#define GMEMU_ACCESS_WRITE (1u << 0)   /* a write (else a read) */
+#define GMEMU_ACCESS_PRIVATE (1u << 1) /* the access's intent is private */
+
+/* What stopped an access, named as in struct kvm_run. */
+struct gmemu_exit {
+	__u32 exit_reason; /* KVM_EXIT_MEMORY_FAULT or KVM_EXIT_MMIO */
+	__u32 pad;
+	union {
+		struct {
+			__u64 flags; /* KVM_MEMORY_EXIT_FLAG_PRIVATE */
+			__u64 gpa;
+			__u64 size;
+		} memory_fault;
+		struct {
+			__u64 phys_addr;
+			__u8 data[8];
+			__u32 len;
+			__u8 is_write;
+		} mmio;
+	};
+};
+
+/*
+ * A guest access of len bytes at gpa.  0: done.  -1/EFAULT with exit =
+ * KVM_EXIT_MEMORY_FAULT: a page's attribute differs from the access's intent
+ * and nothing was done.  1 with exit = KVM_EXIT_MMIO: no memslot there; the
+ * access (at most 8 bytes) is the caller's to emulate.  Safe from several
+ * threads while the host converts: an access sees a page entirely before or
+ * entirely after a conversion.
+ */
+GMEMU_API int gmemu_guest_access(int vm_fd, uint64_t gpa, void *buf,
+				 size_t len, unsigned int flags,
+				 struct gmemu_exit *exit);
 
 /*
  * A snapshot of a gmem's state, readable from any process holding the fd.

@@ -82,6 +82,39 @@ extern HIDDEN const struct platform_model model_snp;
 extern HIDDEN const struct platform_model model_tdx;
 
 /* ------------------------------------------------------------------ */
+/* Range maps (gmem/rangemap.c)                                        */
+
+/* One 32-byte record: a range-map tree node or a view record. */
+struct gmem_rec {
+	uint64_t key;   /* node: first page; view: first page */
+	uint64_t value; /* node: value; view: number of pages */
+	uint32_t left;  /* node: left child; view: next view of the process */
+	uint32_t right; /* node: right child */
+	uint32_t prio;  /* node: heap priority */
+	uint32_t pad;
+};
+
+struct gmem_pool {
+	uint32_t capacity; /* records that fit in the reserve */
+	uint32_t bump;     /* next never-used record */
+	uint32_t free_head;
+	uint32_t nr_free;
+};
+/* A range map: pages [0, npages) partitioned into extents with a value. */
+struct rangemap {
+	uint32_t root;
+	uint32_t nr_extents;
+};
+
+/* Where a range map's records live: a gmem's shared metadata, or process
+ * memory (the legacy profile's per-VM attributes). */
+struct rm_space {
+	struct gmem_rec *recs;
+	struct gmem_pool *pool;
+	uint64_t npages; /* keys are pages in [0, npages) */
+};
+
+/* ------------------------------------------------------------------ */
 /* Process-local objects behind fds                                     */
 
 enum obj_type { OBJ_SYSTEM = 1, OBJ_VM, OBJ_GMEM };
@@ -103,6 +136,15 @@ struct system {
 
 struct gmem;
 
+struct memslot {
+	uint32_t id;        /* as_id << 16 | slot */
+	uint32_t flags;
+	uint64_t gpa, size;
+	uint64_t uaddr;
+	uint64_t gmem_offset;
+	struct gmem *g;     /* with a reference; NULL for plain memslots */
+};
+
 struct vm {
 	struct object obj;
 	enum abi_profile profile;
@@ -110,9 +152,20 @@ struct vm {
 	uint64_t id;
 	uint64_t key;      /* per-VM secret for the keyed scramble */
 	_Atomic int phase; /* enum launch_phase */
-	pthread_mutex_t lock;
+	pthread_mutex_t lock; /* gmems list */
 	struct gmem **gmems; /* gmems created by this VM (weak) */
 	size_t nr_gmems, cap_gmems;
+
+	/* Memslots, the launch measurement and (legacy profile) the per-GPA
+	 * attributes: written under the write lock, read by guest accesses
+	 * under the read lock.  Taken before any gmem lock. */
+	pthread_rwlock_t slots_lock;
+	struct memslot *slots;
+	size_t nr_slots, cap_slots;
+	uint8_t measurement[32];
+	struct rm_space legacy_space;
+	struct gmem_pool legacy_pool;
+	struct rangemap legacy_attrs;
 };
 
 /* Registry (uapi/object.c) */
@@ -139,36 +192,9 @@ HIDDEN dev_t memfd_dev(void);
 #define GMEM_MAX_PROCS 64
 #define GMEM_MAX_SIZE (1ULL << 46)
 
-/* One 32-byte record: a range-map tree node or a view record. */
-struct gmem_rec {
-	uint64_t key;   /* node: first page; view: first page */
-	uint64_t value; /* node: value; view: number of pages */
-	uint32_t left;  /* node: left child; view: next view of the process */
-	uint32_t right; /* node: right child */
-	uint32_t prio;  /* node: heap priority */
-	uint32_t pad;
-};
 
-struct gmem_pool {
-	uint32_t capacity; /* records that fit in the reserve */
-	uint32_t bump;     /* next never-used record */
-	uint32_t free_head;
-	uint32_t nr_free;
-};
 
-/* A range map: pages [0, npages) partitioned into extents with a value. */
-struct rangemap {
-	uint32_t root;
-	uint32_t nr_extents;
-};
 
-/* Where a range map's records live: a gmem's shared metadata, or process
- * memory (the legacy profile's per-VM attributes). */
-struct rm_space {
-	struct gmem_rec *recs;
-	struct gmem_pool *pool;
-	uint64_t npages; /* keys are pages in [0, npages) */
-};
 
 enum proc_state { PROC_FREE, PROC_LIVE, PROC_PENDING_FORK };
 
@@ -302,8 +328,35 @@ HIDDEN void content_zero(struct gmem *g, uint64_t first, uint64_t end);
 /* vm/vm.c */
 HIDDEN int vm_create(struct system *sys, unsigned long type);
 HIDDEN long vm_ioctl(struct vm *vm, int fd, unsigned long req, void *arg);
-HIDDEN int vm_finalize(struct vm *vm);
 HIDDEN void vm_forget_gmem(struct vm *vm, struct gmem *g);
+
+/* vm/memslot.c */
+HIDDEN int memslot_set(struct vm *vm, const struct kvm_userspace_memory_region2 *r,
+		       bool v2);
+HIDDEN struct memslot *memslot_find(struct vm *vm, uint64_t gpa);
+HIDDEN void memslots_release(struct vm *vm);
+
+/* vm/legacy.c: per-VM attributes of mainline 6.8-6.18 */
+HIDDEN int legacy_init(struct vm *vm);
+HIDDEN void legacy_release(struct vm *vm);
+HIDDEN int legacy_set_attributes(struct vm *vm, const void *arg);
+/* Is the page at gpa private?  Read or write slots_lock held. */
+HIDDEN bool vm_page_private(struct vm *vm, const struct memslot *s, uint64_t gpa);
+
+/* vm/launch.c */
+HIDDEN int vm_range_gmems(struct vm *vm, uint64_t gpa, uint64_t len,
+			  bool need_gmem, struct gmem **gs, int *n);
+HIDDEN int vm_lock_gmems(struct gmem **gs, int n);
+HIDDEN void vm_unlock_gmems(struct gmem **gs, int n);
+HIDDEN uint8_t *vm_host_ptr(struct vm *vm, const struct memslot *s,
+			    uint64_t gpa, bool private);
+HIDDEN int vm_populate(struct vm *vm, uint64_t gpa, const void *src,
+		       uint64_t len);
+HIDDEN int vm_finalize(struct vm *vm);
+
+/* vm/vcpu.c */
+HIDDEN int vcpu_access(struct vm *vm, uint64_t gpa, void *buf, size_t len,
+		       unsigned int flags, struct gmemu_exit *exit);
 
 /* uapi/trace.c */
 HIDDEN extern int trace_enabled;

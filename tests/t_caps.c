@@ -78,10 +78,6 @@ TEST(profiles_by_name_and_environment)
 	gmemu_close(fd);
 }
 
-TEST(legacy_profile_not_yet_available)
-{
-	CHECK_ERR(gmemu_kvm_open_abi("legacy"), EINVAL);
-}
 
 TEST(system_ioctls)
 {
@@ -175,6 +171,24 @@ TEST(capabilities_v8)
 		int vm = create_vm(kvm, types[i]);
 
 		check_caps(vm, i == 0 ? &none : &priv, "vm");
+		gmemu_close(vm);
+	}
+}
+
+TEST(capabilities_legacy)
+{
+	/* 6.18: per-VM attributes; INIT_SHARED only without private memory */
+	const struct caps system = { 0, 0, 0, 0, 8, 3 };
+	const struct caps def = { 0, 0, 0, 0, 0, 3 };
+	const struct caps coco = { 0, 0, 0, 0, 8, 1 };
+	int kvm = open_kvm("legacy");
+	size_t i;
+
+	check_caps(kvm, &system, "system");
+	for (i = 0; i < 5; i++) {
+		int vm = create_vm(kvm, types[i]);
+
+		check_caps(vm, i == 0 ? &def : &coco, "vm");
 		gmemu_close(vm);
 	}
 }

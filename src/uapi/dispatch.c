@@ -75,9 +75,6 @@ int gmemu_kvm_open_abi(const char *profile)
 		name = getenv("GMEMU_ABI");
 	if (name && *name) {
 		r = profile_parse(name, &p);
-		/* legacy arrives with per-VM attributes and memslots */
-		if (!r && p == PROFILE_LEGACY)
-			r = -EINVAL;
 		if (r) {
 			trace_ret("kvm_open", r, "abi=%s", name);
 			return (int)sys_ret(r);
@@ -197,6 +194,26 @@ static void trace_ioctl(int fd, unsigned long req, void *arg, long r)
 			  (unsigned long long)a->attributes,
 			  (unsigned long long)a->flags,
 			  (unsigned long long)a->error_offset);
+	} else if (req == KVM_SET_USER_MEMORY_REGION2 && arg) {
+		const struct kvm_userspace_memory_region2 *m = arg;
+
+		trace_ret("ioctl", r,
+			  "%d, %s, {slot=%u, flags=%#x, gpa=%#llx, size=%#llx, "
+			  "uaddr=%#llx, gmem=%u, gmem_offset=%#llx}",
+			  fd, name, m->slot, m->flags,
+			  (unsigned long long)m->guest_phys_addr,
+			  (unsigned long long)m->memory_size,
+			  (unsigned long long)m->userspace_addr, m->guest_memfd,
+			  (unsigned long long)m->guest_memfd_offset);
+	} else if (req == KVM_SET_MEMORY_ATTRIBUTES && arg) {
+		const struct kvm_memory_attributes *a = arg;
+
+		trace_ret("ioctl", r,
+			  "%d, %s, {address=%#llx, size=%#llx, attributes=%#llx, flags=%#llx}",
+			  fd, name, (unsigned long long)a->address,
+			  (unsigned long long)a->size,
+			  (unsigned long long)a->attributes,
+			  (unsigned long long)a->flags);
 	} else if (req == KVM_CREATE_GUEST_MEMFD && arg) {
 		const struct kvm_create_guest_memfd *c = arg;
 
@@ -497,6 +514,55 @@ int gmemu_vm_finalize(int vm_fd)
 		obj_put(&vm->obj);
 	}
 	trace_ret("vm_finalize", r, "%d", vm_fd);
+	return (int)sys_ret(r);
+}
+
+int gmemu_vm_populate(int vm_fd, uint64_t gpa, const void *src, uint64_t len)
+{
+	int r = 0;
+	struct vm *vm = vm_get(vm_fd, &r);
+
+	if (vm) {
+		r = vm_populate(vm, gpa, src, len);
+		obj_put(&vm->obj);
+	}
+	trace_ret("vm_populate", r, "%d, %#llx, %p, %#llx", vm_fd,
+		  (unsigned long long)gpa, src, (unsigned long long)len);
+	return (int)sys_ret(r);
+}
+
+int gmemu_vm_measurement(int vm_fd, uint8_t out[32])
+{
+	int r = 0;
+	struct vm *vm;
+
+	if (!out)
+		return (int)sys_ret(-EFAULT);
+	vm = vm_get(vm_fd, &r);
+	if (vm) {
+		pthread_rwlock_rdlock(&vm->slots_lock);
+		memcpy(out, vm->measurement, sizeof(vm->measurement));
+		pthread_rwlock_unlock(&vm->slots_lock);
+		obj_put(&vm->obj);
+	}
+	return (int)sys_ret(r);
+}
+
+int gmemu_guest_access(int vm_fd, uint64_t gpa, void *buf, size_t len,
+		       unsigned int flags, struct gmemu_exit *exit)
+{
+	int r = 0;
+	struct vm *vm = vm_get(vm_fd, &r);
+
+	if (vm) {
+		r = vcpu_access(vm, gpa, buf, len, flags, exit);
+		obj_put(&vm->obj);
+	}
+	if (trace_enabled)
+		trace_ret("guest_access", r, "%d, %#llx, %#zx, %s%s", vm_fd,
+			  (unsigned long long)gpa, len,
+			  flags & GMEMU_ACCESS_WRITE ? "write" : "read",
+			  flags & GMEMU_ACCESS_PRIVATE ? "|private" : "");
 	return (int)sys_ret(r);
 }
 

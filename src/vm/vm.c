@@ -22,7 +22,11 @@ static void vm_release(struct object *obj)
 	pthread_mutex_lock(&vm->lock);
 	for (i = 0; i < vm->nr_gmems; i++)
 		vm->gmems[i]->vm = NULL;
+	vm->nr_gmems = 0;
 	pthread_mutex_unlock(&vm->lock);
+	memslots_release(vm); /* drops the memslots' gmem references */
+	legacy_release(vm);
+	pthread_rwlock_destroy(&vm->slots_lock);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm->gmems);
 	free(vm);
@@ -76,28 +80,16 @@ int vm_create(struct system *sys, unsigned long type)
 	vm->key = random_u64();
 	atomic_store(&vm->phase, PHASE_PRE_LAUNCH);
 	pthread_mutex_init(&vm->lock, NULL);
-	r = obj_insert(&vm->obj);
+	pthread_rwlock_init(&vm->slots_lock, NULL);
+	r = vm->profile == PROFILE_LEGACY ? legacy_init(vm) : 0;
+	if (!r)
+		r = obj_insert(&vm->obj);
 	if (r) {
 		close(fd);
 		vm_release(&vm->obj);
 		return r;
 	}
 	return fd;
-}
-
-int vm_finalize(struct vm *vm)
-{
-	int expected = PHASE_PRE_LAUNCH;
-	size_t i;
-
-	if (!atomic_compare_exchange_strong(&vm->phase, &expected,
-					    PHASE_POST_LAUNCH))
-		return -EINVAL;
-	pthread_mutex_lock(&vm->lock);
-	for (i = 0; i < vm->nr_gmems; i++)
-		atomic_store(&vm->gmems[i]->hdr->phase, PHASE_POST_LAUNCH);
-	pthread_mutex_unlock(&vm->lock);
-	return 0;
 }
 
 static int vm_create_gmem(struct vm *vm, void *arg)
@@ -121,6 +113,8 @@ static int vm_create_gmem(struct vm *vm, void *arg)
 
 long vm_ioctl(struct vm *vm, int fd, unsigned long req, void *arg)
 {
+	struct kvm_userspace_memory_region2 r2;
+
 	(void)fd;
 	switch (req) {
 	case KVM_CHECK_EXTENSION:
@@ -128,6 +122,22 @@ long vm_ioctl(struct vm *vm, int fd, unsigned long req, void *arg)
 					     (long)(uintptr_t)arg);
 	case KVM_CREATE_GUEST_MEMFD:
 		return vm_create_gmem(vm, arg);
+	case KVM_SET_USER_MEMORY_REGION2:
+		if (!arg)
+			return -EFAULT;
+		memcpy(&r2, arg, sizeof(r2));
+		return memslot_set(vm, &r2, true);
+	case KVM_SET_USER_MEMORY_REGION:
+		if (!arg)
+			return -EFAULT;
+		memset(&r2, 0, sizeof(r2));
+		memcpy(&r2, arg, sizeof(struct kvm_userspace_memory_region));
+		return memslot_set(vm, &r2, false);
+	case KVM_SET_MEMORY_ATTRIBUTES:
+		/* per-VM attributes exist only before in-place conversion */
+		if (vm->profile != PROFILE_LEGACY)
+			return -ENOTTY;
+		return legacy_set_attributes(vm, arg);
 	default:
 		return -ENOTTY;
 	}
