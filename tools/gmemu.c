@@ -37,7 +37,7 @@ static const struct vm_type_name vm_types[] = {
 	{ "tdx", KVM_X86_TDX_VM },
 };
 
-static const char *const profiles[] = { "contentmodes", "v8" };
+static const char *const profiles[] = { "contentmodes", "v8", "legacy" };
 
 static const char *modes_str(long m)
 {
@@ -148,7 +148,7 @@ static void step(int gmem, const char *what, double t0)
 
 	if (gmemu_gmem_picture(gmem, pic, DEMO_PAGES))
 		die("gmemu_gmem_picture");
-	printf("  %-58s %8.1f us  [%s]\n", what, dt, pic);
+	printf("  %-64s %8.1f us  [%s]\n", what, dt, pic);
 }
 
 static int convert(int gmem, uint64_t off, uint64_t len, bool private,
@@ -187,17 +187,60 @@ static void show_bytes(const char *who, const uint8_t *p)
 	printf("\"\n");
 }
 
+#define GPA_BASE 0x100000ULL
+
+/* The software guest's access; a memory-fault exit is shown and served by
+ * converting the page to the access's intent with the given mode. */
+static int guest_access(int vm, int gmem, uint64_t gpa, void *buf, size_t len,
+			unsigned int flags, uint64_t mode)
+{
+	struct gmemu_exit ex;
+	int r;
+
+	while ((r = gmemu_guest_access(vm, gpa, buf, len, flags, &ex)) != 0) {
+		bool priv = flags & GMEMU_ACCESS_PRIVATE;
+		char line[128];
+		double t0;
+
+		if (r < 0 && errno == EFAULT && ex.exit_reason == KVM_EXIT_MEMORY_FAULT) {
+			printf("  guest %s %s gpa %#llx: KVM_EXIT_MEMORY_FAULT "
+			       "(flags %s, gpa %#llx, size %#llx)\n",
+			       priv ? "private" : "shared",
+			       flags & GMEMU_ACCESS_WRITE ? "write to" : "read of",
+			       (unsigned long long)gpa,
+			       ex.memory_fault.flags ? "PRIVATE" : "0",
+			       (unsigned long long)ex.memory_fault.gpa,
+			       (unsigned long long)ex.memory_fault.size);
+			t0 = now_us();
+			if (convert(gmem, ex.memory_fault.gpa - GPA_BASE,
+				    ex.memory_fault.size, priv, mode))
+				return -1;
+			snprintf(line, sizeof(line), "VMM converts it to %s, %s; guest retries",
+				 priv ? "private" : "shared", flags_name(mode));
+			step(gmem, line, t0);
+			continue;
+		}
+		printf("  guest access failed: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static void demo_model(int kvm, const struct vm_type_name *t)
 {
 	struct kvm_create_guest_memfd args = {
 		.size = DEMO_PAGES * PAGE,
 		.flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
 	};
+	struct kvm_userspace_memory_region2 slot = {
+		.slot = 0, .flags = KVM_MEM_GUEST_MEMFD,
+		.guest_phys_addr = GPA_BASE, .memory_size = DEMO_PAGES * PAGE,
+	};
 	const char image[] = "GMEMU BOOT IMAGE";
-	long pre, post;
 	uint64_t to_private_pre, to_shared_post, back;
-	char line[128];
-	uint8_t *view;
+	uint8_t m[32], *view;
+	char line[160], buf[32];
+	long pre, post;
 	double t0;
 	int vm, gmem;
 
@@ -223,7 +266,11 @@ static void demo_model(int kvm, const struct vm_type_name *t)
 			  MAP_SHARED, gmem, 0);
 	if (view == MAP_FAILED)
 		die("gmemu_mmap");
-	step(gmem, "create gmem (16 pages, MMAP|INIT_SHARED) and a host view", t0);
+	slot.guest_memfd = (uint32_t)gmem;
+	slot.userspace_addr = (uintptr_t)view;
+	if (gmemu_ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &slot))
+		die("KVM_SET_USER_MEMORY_REGION2");
+	step(gmem, "gmem (16 pages, MMAP|INIT_SHARED), host view, memslot at 1 MiB", t0);
 
 	t0 = now_us();
 	for (int p = 0; p < IMAGE_PAGES; p++)
@@ -231,7 +278,7 @@ static void demo_model(int kvm, const struct vm_type_name *t)
 	step(gmem, "host writes the boot image (pages 0-3) through the view", t0);
 
 	t0 = now_us();
-	snprintf(line, sizeof(line), "image -> private, %s (pre-launch)",
+	snprintf(line, sizeof(line), "image -> private in place, %s",
 		 flags_name(to_private_pre));
 	if (convert(gmem, 0, IMAGE_PAGES * PAGE, true, to_private_pre))
 		goto out;
@@ -258,27 +305,58 @@ static void demo_model(int kvm, const struct vm_type_name *t)
 	signal(SIGBUS, SIG_DFL);
 
 	t0 = now_us();
+	if (to_private_pre) {
+		if (gmemu_vm_populate(vm, GPA_BASE, NULL, IMAGE_PAGES * PAGE))
+			die("gmemu_vm_populate");
+		step(gmem, "populate the image in place (src NULL)", t0);
+	} else {
+		/* no PRESERVE: the image must be copied in */
+		uint8_t *copy = calloc(IMAGE_PAGES, PAGE);
+
+		for (int p = 0; p < IMAGE_PAGES; p++)
+			memcpy(copy + p * PAGE, image, sizeof(image) - 1);
+		if (gmemu_vm_populate(vm, GPA_BASE, copy, IMAGE_PAGES * PAGE))
+			die("gmemu_vm_populate");
+		free(copy);
+		step(gmem, "populate the image from a copy", t0);
+	}
+	if (gmemu_vm_measurement(vm, m))
+		die("gmemu_vm_measurement");
+	printf("  launch measurement: ");
+	for (int i = 0; i < 32; i++)
+		printf("%02x", m[i]);
+	printf("\n");
+
+	t0 = now_us();
 	if (gmemu_vm_finalize(vm))
 		die("gmemu_vm_finalize");
 	step(gmem, "finalize launch", t0);
 
-	t0 = now_us();
-	snprintf(line, sizeof(line), "bounce buffer (pages 10-11) -> shared, %s",
-		 flags_name(to_shared_post));
-	if (convert(gmem, BOUNCE * PAGE, 2 * PAGE, false, to_shared_post))
+	memset(buf, 0, sizeof(buf));
+	if (guest_access(vm, gmem, GPA_BASE + 3 * PAGE, buf, 16,
+			 GMEMU_ACCESS_PRIVATE, 0))
 		goto out;
-	step(gmem, line, t0);
+	printf("  guest reads page 3 privately: \"%s\"\n", buf);
+
+	if (guest_access(vm, gmem, GPA_BASE + BOUNCE * PAGE, "guest request...",
+			 16, GMEMU_ACCESS_WRITE, to_shared_post))
+		goto out;
+	memcpy(buf, view + BOUNCE * PAGE, 16);
+	printf("  host reads the bounce buffer: \"%.16s\"\n", buf);
 
 	t0 = now_us();
 	memcpy(view + BOUNCE * PAGE, "host I/O reply..", 16);
-	step(gmem, "host does I/O through the bounce buffer", t0);
-
-	t0 = now_us();
-	snprintf(line, sizeof(line), "bounce buffer -> private, %s",
-		 flags_name(back));
-	if (convert(gmem, BOUNCE * PAGE, 2 * PAGE, true, back))
+	step(gmem, "host writes its reply through the view", t0);
+	if (guest_access(vm, gmem, GPA_BASE + BOUNCE * PAGE, buf, 16, 0, 0))
 		goto out;
-	step(gmem, line, t0);
+	printf("  guest reads the reply: \"%.16s\"\n", buf);
+
+	/* the guest takes the buffer back by touching it privately */
+	if (guest_access(vm, gmem, GPA_BASE + BOUNCE * PAGE, buf, 16,
+			 GMEMU_ACCESS_PRIVATE, back))
+		goto out;
+	printf("  guest reads it privately after the conversion: \"%.16s\"%s\n",
+	       buf, back ? "" : " (flags=0: no guarantee)");
 
 	t0 = now_us();
 	if (convert(gmem, 0, PAGE, false, 0))
@@ -286,8 +364,8 @@ static void demo_model(int kvm, const struct vm_type_name *t)
 	step(gmem, "page 0 -> shared, flags=0 (no guarantee)", t0);
 	show_bytes("host now reads page 0:", view);
 
-	t0 = now_us();
 	if (post & ZERO) {
+		t0 = now_us();
 		if (convert(gmem, 0, DEMO_PAGES * PAGE, false, ZERO))
 			goto out;
 		step(gmem, "everything -> shared, ZERO (teardown)", t0);
@@ -301,14 +379,23 @@ out:
 
 static int cmd_demo(void)
 {
-	int kvm = gmemu_kvm_open();
+	const char *abi = getenv("GMEMU_ABI");
+	int kvm;
 	size_t t;
 
+	/* legacy has no in-place conversion to show */
+	if (abi && strcmp(abi, "legacy") == 0) {
+		printf("(GMEMU_ABI=legacy has no in-place conversion; showing contentmodes)\n");
+		unsetenv("GMEMU_ABI");
+	}
+	kvm = gmemu_kvm_open();
 	if (kvm < 0)
 		die("gmemu_kvm_open");
-	printf("gmemu demo: one guest_memfd per VM, converted in place.\n");
-	printf("map: one character per page: P private, S shared;"
-	       " lower case = never used.\n");
+	printf("gmemu demo: a confidential VM's memory, one guest_memfd converted in\n"
+	       "place, on every platform model (software vCPU; profile %s).\n",
+	       getenv("GMEMU_ABI") ? getenv("GMEMU_ABI") : "contentmodes");
+	printf("Each step: what happened, its time, and the gmem's attribute map,\n"
+	       "one character per page: P private, S shared, lower case = never used.\n");
 	for (t = 1; t < sizeof(vm_types) / sizeof(vm_types[0]); t++)
 		demo_model(kvm, &vm_types[t]);
 	gmemu_close(kvm);
