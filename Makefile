@@ -25,7 +25,7 @@ BENCH_SRC := $(wildcard bench/b_*.c)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 HEADERS  := include/gmemu.h src/internal.h
 
-.PHONY: all check check-plain check-asan demo bench install clean tests
+.PHONY: all check check-plain check-asan check-clang demo bench install clean tests
 
 all: $(BUILD)/libgmemu.a $(BUILD)/libgmemu.so $(BUILD)/gmemu
 
@@ -69,8 +69,16 @@ check-asan:
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  tests/run.sh build/asan $(TEST_SRC:tests/%.c=build/asan/tests/%) tests/t_examples.sh
 
+# Warnings are errors under clang too: build everything with it when present.
+check-clang:
+	@if command -v clang >/dev/null; then \
+	  $(MAKE) --no-print-directory CC=clang BUILD=build/clang tests >/dev/null && \
+	  echo "clang build: ok"; \
+	else echo "clang build: skipped (no clang)"; fi
+
 check:
 	@$(MAKE) --no-print-directory check-plain
+	@$(MAKE) --no-print-directory check-clang
 	@$(MAKE) --no-print-directory check-asan
 
 demo: $(BUILD)/gmemu

@@ -1,4 +1,4 @@
-/* Build: cc convert.c $(pkg-config --cflags --libs gmemu) -lpthread */
+/* Build: cc convert.c $(pkg-config --cflags --libs --static gmemu) */
 #include <gmemu.h>
 #include <stdio.h>
 #include <string.h>

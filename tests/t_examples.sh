@@ -9,7 +9,7 @@ check() { # name, command...
 	if out=$("$@" 2>&1); then echo "ok $n - $name"; else
 		echo "not ok $n - $name"; echo "$out" | sed 's/^/# /'; fail=1; fi
 }
-echo "1..5"
+echo "1..6"
 check readme_example bash -c "'$build/examples/convert' | grep -qx 'payload for the guest'"
 check demo_runs_every_model bash -c "'$build/gmemu' demo > '$build/demo.out' && for m in sw_protected pkvm snp tdx; do grep -q \"^== \$m\" '$build/demo.out' || exit 1; done && grep -q 'SIGBUS at' '$build/demo.out' && ! grep -q 'failed' '$build/demo.out' && [ \$(grep -c 'launch measurement: [0-9a-f]\{64\}' '$build/demo.out') -eq 4 ] && [ \$(grep -c 'guest reads page 3 privately: \"GMEMU BOOT IMAGE\"' '$build/demo.out') -eq 4 ] && grep -q 'KVM_EXIT_MEMORY_FAULT (flags PRIVATE' '$build/demo.out' && GMEMU_ABI=v8 '$build/gmemu' demo | grep -q 'profile v8' && GMEMU_ABI=legacy '$build/gmemu' demo | grep -q 'showing contentmodes'"
 check caps_table bash -c "'$build/gmemu' caps | grep -q '^contentmodes  snp  *ZERO|PRESERVE  ZERO|PRESERVE  ZERO  ' && '$build/gmemu' caps | grep -q '^legacy  *snp  .*PRIVATE  *MMAP *\$'"
@@ -20,4 +20,13 @@ check inspect_other_process bash -c "
 	kill \$pid
 	[ \$rc -ne 0 ] && echo \"\$out\" | grep -q 'not a gmemu guest_memfd'"
 check usage bash -c "! '$build/gmemu' bogus 2>/dev/null && '$build/gmemu' help | grep -q usage"
+check install_and_pkg_config bash -c "
+	d=\$(mktemp -d) && trap 'rm -rf \$d' EXIT &&
+	make --no-print-directory -s install PREFIX=\$d >/dev/null &&
+	export PKG_CONFIG_PATH=\$d/lib/pkgconfig &&
+	if command -v pkg-config >/dev/null; then flags=\$(pkg-config --cflags --libs --static gmemu);
+	else flags=\"-I\$d/include -L\$d/lib -lgmemu -lcrypto -lpthread\"; fi &&
+	cc examples/convert.c \$flags -o \$d/ex &&
+	LD_LIBRARY_PATH=\$d/lib \$d/ex | grep -qx 'payload for the guest' &&
+	\$d/bin/gmemu caps | grep -q '^v8'"
 exit $fail
