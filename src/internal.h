@@ -343,7 +343,12 @@ HIDDEN int legacy_set_attributes(struct vm *vm, const void *arg);
 /* Is the page at gpa private?  Read or write slots_lock held. */
 HIDDEN bool vm_page_private(struct vm *vm, const struct memslot *s, uint64_t gpa);
 
+/* vm/uaccess.c */
+HIDDEN int uaccess_read(void *dst, const void *user_src, size_t len);
+HIDDEN int uaccess_write(void *user_dst, const void *src, size_t len);
+
 /* vm/launch.c */
+#define VM_MAX_GMEMS 16 /* distinct gmems behind one access or populate */
 HIDDEN int vm_range_gmems(struct vm *vm, uint64_t gpa, uint64_t len,
 			  bool need_gmem, struct gmem **gs, int *n);
 HIDDEN int vm_lock_gmems(struct gmem **gs, int n);

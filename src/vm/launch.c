@@ -9,12 +9,8 @@
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include "../internal.h"
-
-#define MAX_GMEMS 16
 
 static int cmp_ptr(const void *a, const void *b)
 {
@@ -44,7 +40,7 @@ int vm_range_gmems(struct vm *vm, uint64_t gpa, uint64_t len, bool need_gmem,
 			for (i = 0; i < *n && gs[i] != s->g; i++)
 				;
 			if (i == *n) {
-				if (*n == MAX_GMEMS)
+				if (*n == VM_MAX_GMEMS)
 					return -E2BIG;
 				gs[(*n)++] = s->g;
 			}
@@ -85,19 +81,10 @@ uint8_t *vm_host_ptr(struct vm *vm, const struct memslot *s, uint64_t gpa,
 	return (uint8_t *)(uintptr_t)(s->uaddr + (gpa - s->gpa));
 }
 
-/* Copy from the caller's memory without trusting it: EFAULT, not SIGSEGV. */
-static int copy_in(void *dst, const void *src, size_t len)
-{
-	struct iovec local = { dst, len }, remote = { (void *)src, len };
-	ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-
-	return n == (ssize_t)len ? 0 : -EFAULT;
-}
-
 int vm_populate(struct vm *vm, uint64_t gpa, const void *src, uint64_t len)
 {
 	uint8_t m[SHA256_DIGEST_LENGTH], buf[SHA256_DIGEST_LENGTH + 8 + SHA256_DIGEST_LENGTH];
-	struct gmem *gs[MAX_GMEMS];
+	struct gmem *gs[VM_MAX_GMEMS];
 	uint64_t p;
 	int n = 0, r, i;
 
@@ -128,14 +115,14 @@ int vm_populate(struct vm *vm, uint64_t gpa, const void *src, uint64_t len)
 			goto out_unlock;
 		}
 		for (p = 0; p < len && !r; p += PAGE_SIZE)
-			r = copy_in(scratch, (const uint8_t *)src + p, PAGE_SIZE);
+			r = uaccess_read(scratch, (const uint8_t *)src + p, PAGE_SIZE);
 		free(scratch);
 		if (r)
 			goto out_unlock;
 		for (p = 0; p < len; p += PAGE_SIZE) {
 			struct memslot *s = memslot_find(vm, gpa + p);
 
-			copy_in(vm_host_ptr(vm, s, gpa + p, true),
+			uaccess_read(vm_host_ptr(vm, s, gpa + p, true),
 				(const uint8_t *)src + p, PAGE_SIZE);
 		}
 	}

@@ -7,29 +7,10 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include "../internal.h"
 
-#define MAX_GMEMS 16
 #define MMIO_MAX 8
-
-static int copy_user(void *dst, const void *src, size_t len)
-{
-	struct iovec local = { dst, len }, remote = { (void *)src, len };
-
-	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) ==
-			       (ssize_t)len ? 0 : -EFAULT;
-}
-
-static int copy_to_user(void *dst, const void *src, size_t len)
-{
-	struct iovec local = { (void *)src, len }, remote = { dst, len };
-
-	return process_vm_writev(getpid(), &local, 1, &remote, 1, 0) ==
-			       (ssize_t)len ? 0 : -EFAULT;
-}
 
 static void exit_memory_fault(struct gmemu_exit *exit, uint64_t gpa,
 			      bool private)
@@ -89,7 +70,7 @@ int vcpu_access(struct vm *vm, uint64_t gpa, void *buf, size_t len,
 {
 	bool write = flags & GMEMU_ACCESS_WRITE;
 	bool private = flags & GMEMU_ACCESS_PRIVATE;
-	struct gmem *gs[MAX_GMEMS];
+	struct gmem *gs[VM_MAX_GMEMS];
 	uint64_t p, end = gpa + len;
 	size_t done;
 	int n = 0, r;
@@ -137,8 +118,8 @@ int vcpu_access(struct vm *vm, uint64_t gpa, void *buf, size_t len,
 				memcpy((uint8_t *)buf + done, host, chunk);
 		} else {
 			/* userspace_addr is the VMM's memory: it may be bad */
-			r = write ? copy_to_user(host, (uint8_t *)buf + done, chunk)
-				  : copy_user((uint8_t *)buf + done, host, chunk);
+			r = write ? uaccess_write(host, (uint8_t *)buf + done, chunk)
+				  : uaccess_read((uint8_t *)buf + done, host, chunk);
 			if (r) {
 				memset(exit, 0, sizeof(*exit));
 				goto out_unlock;
