@@ -31,29 +31,36 @@ all: $(BUILD)/libgmemu.a $(BUILD)/libgmemu.so $(BUILD)/gmemu
 
 $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -c $< -o $@
+	@echo "  CC      $@"
+	@$(CC) $(BASEFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libgmemu.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	@ar rcs $@ $^
 
 $(BUILD)/libgmemu.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libgmemu.so.0 $(SANFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) -shared -Wl,-soname,libgmemu.so.0 $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/gmemu: tools/gmemu.c $(BUILD)/libgmemu.a $(HEADERS)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS)
+	@echo "  CC      $@"
+	@$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/harness.h $(BUILD)/libgmemu.a $(HEADERS)
+$(BUILD)/tests/%: tests/%.c tests/harness.h tests/whitebox.h $(BUILD)/libgmemu.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) -Isrc $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS)
+	@echo "  CC      $@"
+	@$(CC) $(BASEFLAGS) -Isrc $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c bench/bench.h $(BUILD)/libgmemu.a $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS) -lm
+	@echo "  CC      $@"
+	@$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS) -lm
 
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libgmemu.a include/gmemu.h
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS)
+	@echo "  CC      $@"
+	@$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS)
 
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 

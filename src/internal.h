@@ -91,7 +91,7 @@ struct gmem_rec {
 	uint32_t left;  /* node: left child; view: next view of the process */
 	uint32_t right; /* node: right child */
 	uint32_t prio;  /* node: heap priority */
-	uint32_t pad;
+	uint32_t pad;   /* node: stamp of the update that created it */
 };
 
 struct gmem_pool {
@@ -99,6 +99,8 @@ struct gmem_pool {
 	uint32_t bump;     /* next never-used record */
 	uint32_t free_head;
 	uint32_t nr_free;
+	uint32_t txn;      /* stamps the records one update creates */
+	uint32_t pad;
 };
 /* A range map: pages [0, npages) partitioned into extents with a value. */
 struct rangemap {
@@ -276,10 +278,16 @@ HIDDEN uint32_t pool_available(const struct rm_space *s);
 HIDDEN int rm_init(struct rm_space *s, struct rangemap *m, uint64_t value);
 HIDDEN uint64_t rm_get(struct rm_space *s, const struct rangemap *m,
 		       uint64_t page, uint64_t *end);
+/* Atomic: on failure (-ENOMEM) the map is as it was. */
 HIDDEN int rm_assign(struct rm_space *s, struct rangemap *m, uint64_t first,
 		     uint64_t end, uint64_t value);
-/* Nodes an assignment may need, for checking before anything changes. */
-#define RM_ASSIGN_NODES 2
+/* After a holder of the lock died: recount the maps and rebuild the free
+ * list from what the maps and the record lists still reach. */
+HIDDEN int rm_recover(struct rm_space *s, struct rangemap **maps, int nr_maps,
+		      const uint32_t *lists, int nr_lists);
+/* Records an assignment may need (path copies), checked before anything
+ * changes elsewhere; rm_assign itself fails cleanly if the pool runs dry. */
+#define RM_ASSIGN_NODES 256
 
 /* gmem/view.c: host views and the mapping mechanism */
 struct view {

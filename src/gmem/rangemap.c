@@ -7,9 +7,10 @@
  * them whatever address it mapped the metadata at.
  *
  * Lookup is O(log n); assigning a value to a range is O(log n + extents
- * replaced) and needs at most RM_ASSIGN_NODES new records.
+ * replaced).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../internal.h"
@@ -62,6 +63,20 @@ void pool_free(struct rm_space *s, uint32_t idx)
 
 /* ---- treap ---- */
 
+/*
+ * Updates copy the paths they change (nodes of the committed tree are never
+ * written), so a map is always either its old tree or its new one: the
+ * commit is the single store of the new root.  A process that dies in the
+ * middle leaves at worst unreachable records, which recovery collects.
+ */
+struct rm_op {
+	struct rm_space *s;
+	uint32_t txn;     /* stamp of the records this update created */
+	bool failed;      /* the pool ran dry: abandon, nothing changed */
+	uint32_t *created, *garbage;
+	size_t nr_created, nr_garbage, cap_created, cap_garbage;
+};
+
 static uint32_t prio_of(uint64_t key)
 {
 	uint64_t z = key + 0x9e3779b97f4a7c15ULL;
@@ -73,45 +88,119 @@ static uint32_t prio_of(uint64_t key)
 
 #define R(i) (s->recs[i])
 
+static bool push(uint32_t **v, size_t *n, size_t *cap, uint32_t x)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		uint32_t *nv = realloc(*v, c * sizeof(*nv));
+
+		if (!nv)
+			return false;
+		*v = nv;
+		*cap = c;
+	}
+	(*v)[(*n)++] = x;
+	return true;
+}
+
+static uint32_t op_alloc(struct rm_op *op)
+{
+	uint32_t n;
+
+	if (op->failed)
+		return NIL;
+	n = pool_alloc(op->s);
+	if (n == NIL || !push(&op->created, &op->nr_created, &op->cap_created, n)) {
+		if (n != NIL)
+			pool_free(op->s, n);
+		op->failed = true;
+		return NIL;
+	}
+	op->s->recs[n].pad = op->txn;
+	return n;
+}
+
+/* A writable copy of t: t itself if this update created it. */
+static uint32_t writable(struct rm_op *op, uint32_t t)
+{
+	struct rm_space *s = op->s;
+	uint32_t n;
+
+	if (R(t).pad == op->txn)
+		return t;
+	n = op_alloc(op);
+	if (n == NIL)
+		return NIL;
+	R(n) = R(t);
+	R(n).pad = op->txn;
+	if (!push(&op->garbage, &op->nr_garbage, &op->cap_garbage, t))
+		op->failed = true;
+	return n;
+}
+
 /* Split t into keys < key (*l) and keys >= key (*r). */
-static void split(struct rm_space *s, uint32_t t, uint64_t key, uint32_t *l,
+static void split(struct rm_op *op, uint32_t t, uint64_t key, uint32_t *l,
 		  uint32_t *r)
 {
-	if (t == NIL) {
+	struct rm_space *s = op->s;
+	uint32_t n, sub;
+
+	if (t == NIL || op->failed) {
 		*l = *r = NIL;
-	} else if (R(t).key < key) {
-		split(s, R(t).right, key, &R(t).right, r);
-		*l = t;
+		return;
+	}
+	n = writable(op, t);
+	if (n == NIL) {
+		*l = *r = NIL;
+		return;
+	}
+	if (R(n).key < key) {
+		split(op, R(n).right, key, &sub, r);
+		R(n).right = sub;
+		*l = n;
 	} else {
-		split(s, R(t).left, key, l, &R(t).left);
-		*r = t;
+		split(op, R(n).left, key, l, &sub);
+		R(n).left = sub;
+		*r = n;
 	}
 }
 
 /* Merge l and r, every key of l below every key of r. */
-static uint32_t merge(struct rm_space *s, uint32_t l, uint32_t r)
+static uint32_t merge(struct rm_op *op, uint32_t l, uint32_t r)
 {
+	struct rm_space *s = op->s;
+	uint32_t n;
+
 	if (l == NIL)
 		return r;
 	if (r == NIL)
 		return l;
+	if (op->failed)
+		return NIL;
 	if (R(l).prio > R(r).prio) {
-		R(l).right = merge(s, R(l).right, r);
-		return l;
+		n = writable(op, l);
+		if (n != NIL)
+			R(n).right = merge(op, R(n).right, r);
+		return n;
 	}
-	R(r).left = merge(s, l, R(r).left);
-	return r;
+	n = writable(op, r);
+	if (n != NIL)
+		R(n).left = merge(op, l, R(n).left);
+	return n;
 }
 
-static uint32_t free_tree(struct rm_space *s, uint32_t t)
+/* Every record of t becomes garbage; returns how many. */
+static uint32_t discard(struct rm_op *op, uint32_t t)
 {
-	uint32_t n;
+	struct rm_space *s = op->s;
 
-	if (t == NIL)
+	if (t == NIL || op->failed)
 		return 0;
-	n = 1 + free_tree(s, R(t).left) + free_tree(s, R(t).right);
-	pool_free(s, t);
-	return n;
+	if (!push(&op->garbage, &op->nr_garbage, &op->cap_garbage, t)) {
+		op->failed = true;
+		return 0;
+	}
+	return 1 + discard(op, R(t).left) + discard(op, R(t).right);
 }
 
 static uint32_t leftmost(struct rm_space *s, uint32_t t)
@@ -128,9 +217,10 @@ static uint32_t rightmost(struct rm_space *s, uint32_t t)
 	return t;
 }
 
-static uint32_t new_node(struct rm_space *s, uint64_t key, uint64_t value)
+static uint32_t new_node(struct rm_op *op, uint64_t key, uint64_t value)
 {
-	uint32_t n = pool_alloc(s);
+	struct rm_space *s = op->s;
+	uint32_t n = op_alloc(op);
 
 	if (n != NIL) {
 		R(n).key = key;
@@ -142,9 +232,16 @@ static uint32_t new_node(struct rm_space *s, uint64_t key, uint64_t value)
 
 int rm_init(struct rm_space *s, struct rangemap *m, uint64_t value)
 {
-	m->root = new_node(s, 0, value);
+	uint32_t n = pool_alloc(s);
+
+	if (n == NIL)
+		return -ENOMEM;
+	R(n).key = 0;
+	R(n).value = value;
+	R(n).prio = prio_of(0);
+	m->root = n;
 	m->nr_extents = 1;
-	return m->root == NIL ? -ENOMEM : 0;
+	return 0;
 }
 
 uint64_t rm_get(struct rm_space *s, const struct rangemap *m, uint64_t page,
@@ -167,48 +264,112 @@ uint64_t rm_get(struct rm_space *s, const struct rangemap *m, uint64_t page,
 	return floor == NIL ? 0 : R(floor).value;
 }
 
-int rm_assign(struct rm_space *s, struct rangemap *m, uint64_t first, uint64_t end,
-	      uint64_t value)
+int rm_assign(struct rm_space *s, struct rangemap *m, uint64_t first,
+	      uint64_t end, uint64_t value)
 {
-	uint32_t left, mid, right, tail_head, pred, n;
+	struct rm_op op = { .s = s };
+	uint32_t left, mid, right, head, pred, rest, n;
 	uint64_t value_at_end = 0;
+	int32_t delta = 0;
+	size_t i;
 
 	if (first >= end)
 		return 0;
-	if (pool_available(s) < RM_ASSIGN_NODES)
-		return -ENOMEM;
+	op.txn = ++s->pool->txn ? s->pool->txn : ++s->pool->txn;
 	if (end < s->npages)
 		value_at_end = rm_get(s, m, end, NULL);
 
-	split(s, m->root, first, &left, &right);
-	split(s, right, end, &mid, &right);
-	m->nr_extents -= free_tree(s, mid);
+	split(&op, m->root, first, &left, &right);
+	split(&op, right, end, &mid, &right);
+	delta -= (int32_t)discard(&op, mid);
 
 	/* The extent that continues past end keeps its value. */
-	if (end < s->npages) {
-		tail_head = leftmost(s, right);
-		if (tail_head == NIL || R(tail_head).key != end) {
-			n = new_node(s, end, value_at_end);
-			right = merge(s, n, right);
-			m->nr_extents++;
+	if (end < s->npages && !op.failed) {
+		head = leftmost(s, right);
+		if (head == NIL || R(head).key != end) {
+			n = new_node(&op, end, value_at_end);
+			right = merge(&op, n, right);
+			delta++;
 		}
-		tail_head = leftmost(s, right);
-		if (R(tail_head).value == value) {
-			uint32_t rest;
-
-			split(s, right, end + 1, &tail_head, &rest);
-			pool_free(s, tail_head);
-			m->nr_extents--;
+		head = leftmost(s, right);
+		if (!op.failed && R(head).value == value) {
+			split(&op, right, end + 1, &head, &rest);
+			delta -= (int32_t)discard(&op, head);
 			right = rest;
 		}
 	}
 	/* Join the extent before first when it has the same value. */
 	pred = rightmost(s, left);
 	if (pred == NIL || R(pred).value != value) {
-		n = new_node(s, first, value);
-		left = merge(s, left, n);
-		m->nr_extents++;
+		n = new_node(&op, first, value);
+		left = merge(&op, left, n);
+		delta++;
 	}
-	m->root = merge(s, left, right);
+	n = merge(&op, left, right);
+
+	if (op.failed) {
+		/* The committed tree was never written: drop what was made. */
+		for (i = 0; i < op.nr_created; i++)
+			pool_free(s, op.created[i]);
+		free(op.created);
+		free(op.garbage);
+		return -ENOMEM;
+	}
+	/* Unstamp what stays, so no later update mistakes it for its own. */
+	for (i = 0; i < op.nr_created; i++)
+		R(op.created[i]).pad = 0;
+	/* Commit: one store; then the old records are garbage. */
+	__atomic_store_n(&m->root, n, __ATOMIC_RELEASE);
+	m->nr_extents = (uint32_t)((int32_t)m->nr_extents + delta);
+	for (i = 0; i < op.nr_garbage; i++)
+		pool_free(s, op.garbage[i]);
+	free(op.created);
+	free(op.garbage);
+	return 0;
+}
+
+/* ---- recovery ---- */
+
+static void mark(struct rm_space *s, uint32_t t, uint8_t *live, uint32_t *count)
+{
+	/* iterative on the right spine keeps the stack to the tree's depth */
+	while (t != NIL && t < s->pool->bump && !(live[t / 8] & (1u << (t % 8)))) {
+		live[t / 8] |= (uint8_t)(1u << (t % 8));
+		(*count)++;
+		mark(s, R(t).left, live, count);
+		t = R(t).right;
+	}
+}
+
+int rm_recover(struct rm_space *s, struct rangemap **maps, int nr_maps,
+	       const uint32_t *lists, int nr_lists)
+{
+	struct gmem_pool *p = s->pool;
+	uint8_t *live = calloc(p->bump / 8 + 1, 1);
+	uint32_t i, count;
+	int k;
+
+	if (!live)
+		return -ENOMEM;
+	for (k = 0; k < nr_maps; k++) {
+		count = 0;
+		mark(s, maps[k]->root, live, &count);
+		maps[k]->nr_extents = count;
+	}
+	for (k = 0; k < nr_lists; k++)
+		for (i = lists[k]; i != NIL && i < p->bump &&
+				   !(live[i / 8] & (1u << (i % 8)));
+		     i = R(i).left)
+			live[i / 8] |= (uint8_t)(1u << (i % 8));
+	p->free_head = NIL;
+	p->nr_free = 0;
+	for (i = p->bump - 1; i >= 1; i--) {
+		if (!(live[i / 8] & (1u << (i % 8)))) {
+			R(i).left = p->free_head;
+			p->free_head = i;
+			p->nr_free++;
+		}
+	}
+	free(live);
 	return 0;
 }
