@@ -186,6 +186,13 @@ GMEMU_API int gmemu_unpin(int gmem_fd, uint64_t offset, uint64_t len);
  * conversion's drain clears it. */
 GMEMU_API int gmemu_pin_transient(int gmem_fd, uint64_t offset);
 
+/*
+ * How long a conversion waits for another process to give up its mappings
+ * before failing EAGAIN (default 1000 ms, or $GMEMU_REVOKE_TIMEOUT_MS when
+ * the gmem is created); 1 ms to 1 hour.  Per gmem, seen by every process.
+ */
+GMEMU_API int gmemu_gmem_set_revoke_timeout(int gmem_fd, unsigned int ms);
+
 /* Fail the next n conversions of this gmem with ENOMEM. */
 GMEMU_API int gmemu_inject_enomem(int gmem_fd, unsigned int n);
 

@@ -206,14 +206,31 @@ struct gmem_proc {
 	uint64_t starttime; /* /proc/pid/stat field 22: tells pid reuse */
 	uint32_t views;     /* first view record */
 	uint32_t nr_views;
-	uint64_t fork_token;
 	uint64_t pending_since_ns;
+	/* revocation protocol (gmem/peers.c) */
+	_Atomic uint32_t wake;        /* futex: the agent's doorbell */
+	_Atomic uint32_t need_resync; /* missed a request: resync all views */
+	_Atomic uint64_t invite;      /* generation it is asked to handle */
+	_Atomic uint64_t ack_gen;     /* last generation it handled */
+	_Atomic int32_t ack_err;      /* and its result */
+	uint32_t pad;
 };
 
 struct gmem_counters {
 	uint64_t to_private, to_shared;
 	uint64_t bytes_zeroed, bytes_scrambled;
 	uint64_t eagain, enomem;
+	uint64_t peer_requests, peer_wait_ns;
+	uint64_t recoveries;
+};
+
+enum peer_op { PEER_REVOKE = 1, PEER_SYNC };
+
+struct gmem_request {
+	_Atomic uint64_t gen;
+	uint64_t first, end; /* pages */
+	uint32_t op;         /* enum peer_op */
+	uint32_t pad;
 };
 
 struct gmem_hdr {
@@ -230,7 +247,10 @@ struct gmem_hdr {
 	pthread_mutex_t lock; /* robust, process-shared */
 	uint64_t generation;
 	uint32_t inject_enomem;
-	uint32_t pad;
+	uint32_t revoke_timeout_ms;
+	_Atomic uint32_t seq;      /* odd while the lock is held */
+	_Atomic uint32_t ack_word; /* futex: agents ring it when they answer */
+	struct gmem_request req;
 	struct gmem_pool pool;
 	struct rangemap attrs; /* value: KVM_MEMORY_ATTRIBUTE_PRIVATE or 0 */
 	struct rangemap pins;  /* value: long-term | transient << 32 */
@@ -251,12 +271,16 @@ struct gmem {
 	struct vm *vm;      /* creating VM, while it lives in this process */
 	struct view *views; /* this process's views (registry lock) */
 	int slot;           /* our entry in hdr->procs, -1 without views */
+	pthread_t agent;    /* our agent for this gmem, while we have views */
+	bool agent_running;
+	_Atomic bool agent_stop;
 };
 
 /* gmem/gmem.c */
 HIDDEN int gmem_create(struct vm *vm, uint64_t size, uint64_t flags);
 HIDDEN int gmem_attach(int fd, const struct stat *st, struct gmem **out);
 HIDDEN int gmem_lock(struct gmem *g);
+HIDDEN int gmem_trylock(struct gmem *g);
 HIDDEN void gmem_unlock(struct gmem *g);
 HIDDEN int gmem_fallocate(struct gmem *g, int mode, off_t offset, off_t len);
 HIDDEN int gmem_fstat(struct gmem *g, int fd, struct stat *st);
@@ -315,6 +339,9 @@ HIDDEN int views_prepare_grant(struct gmem *g, uint64_t first, uint64_t end);
 HIDDEN void views_cancel_grant(struct gmem *g, uint64_t first, uint64_t end,
 			       size_t pieces);
 HIDDEN int views_grant(struct gmem *g, uint64_t first, uint64_t end);
+/* Make this process's views of [first, end) match the attributes. */
+HIDDEN int views_sync(struct gmem *g, uint64_t first, uint64_t end);
+HIDDEN void slot_clear(struct gmem *g, struct gmem_proc *pr);
 HIDDEN int view_proc_slot_get(struct gmem *g);
 HIDDEN void view_proc_slot_put(struct gmem *g);
 HIDDEN void procs_reap(struct gmem *g);
@@ -325,8 +352,24 @@ HIDDEN void views_atfork_prepare(void);
 HIDDEN void views_atfork_parent(void);
 HIDDEN void views_atfork_child(void);
 
+/* gmem/peers.c: revocation across processes */
+#define REVOKE_TIMEOUT_MS_DEFAULT 1000
+/* Under the gmem lock: have every other process whose views meet the range
+ * (only those in the slot mask only, if non-zero) apply op, and wait
+ * (bounded).  *done: the slots that did.  -EAGAIN (or an agent's error) with
+ * *failed_at = first page of the range a failing process maps. */
+HIDDEN int peers_request(struct gmem *g, enum peer_op op, uint64_t first,
+			 uint64_t end, uint64_t only, uint64_t *done,
+			 uint64_t *failed_at);
+HIDDEN void peers_resync_all(struct gmem *g);
+HIDDEN int agent_start(struct gmem *g);
+HIDDEN void agent_stop(struct gmem *g);
+
 /* gmem/convert.c */
 HIDDEN int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *attr);
+/* Test hook: a converter kills itself (holding the lock) at point 1 (peers
+ * revoked), 2 (bytes changed, attributes not yet) or 3 (committed). */
+HIDDEN extern int gmem_crash_point;
 
 /* gmem/content.c: byte transformations on the trusted view */
 HIDDEN void content_apply(struct gmem *g, enum content_effect effect,

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <linux/falloc.h>
+#include <time.h>
 
 #include "harness.h"
 #include "whitebox.h"
@@ -128,9 +129,13 @@ TEST(scm_rights_receiver_maps_pins_punches_converts)
 	v = map_gmem(g, 4 * PAGE, 0);
 	for (int p = 0; p < 4; p++)
 		memset(v + p * PAGE, 0x61 + p, PAGE);
-	CHECK_OK(gmemu_munmap(v, 4 * PAGE)); /* let the receiver convert */
 	send_fd(sv[0], g);
 	wait_ok(pid);
+	/* the receiver's conversion revoked the creator's own view */
+	CHECK_SIGBUS_READ(v);
+	CHECK_SIGBUS_READ(v + PAGE);
+	CHECK_EQ(v[2 * PAGE], 0x77);
+	CHECK_OK(gmemu_munmap(v, 4 * PAGE));
 	CHECK(is_private(g, 0));
 	CHECK(is_private(g, PAGE));
 	CHECK(!is_private(g, 2 * PAGE));
@@ -182,11 +187,13 @@ TEST(pidfd_getfd_receiver)
 	wait_ok(pid);
 }
 
-TEST(live_mapper_blocks_to_private_then_zombie_does_not)
+/* The kernel's forked-access case: the child maps and touches the page,
+ * the parent converts it to private, the child's read and write both raise
+ * SIGBUS, and the parent checks the child's exit status. */
+TEST(other_process_views_are_revoked)
 {
 	int g = new_gmem(4 * PAGE), ready[2], go[2];
 	pid_t pid;
-	uint64_t eo;
 
 	CHECK_OK(pipe(ready));
 	CHECK_OK(pipe(go));
@@ -197,23 +204,102 @@ TEST(live_mapper_blocks_to_private_then_zombie_does_not)
 		w[0] = 1;
 		pipe_post(ready[1]);
 		pipe_wait(go[0]);
-		_exit(0); /* exits with its view still mapped */
+		CHECK_SIGBUS_READ(w);
+		CHECK_SIGBUS_WRITE(w + 5);
+		CHECK_NO_SIGBUS_READ(w + PAGE); /* page 3 stayed shared */
+		pipe_post(ready[1]);
+		pipe_wait(go[0]);
+		/* back to shared: the same view reaches it, no new mmap */
+		CHECK_EQ(w[0], 1);
+		exit(0);
 	}
 	pipe_wait(ready[0]);
-	CHECK_EQ(set_attrs_eo(g, 0, 4 * PAGE, true, 0, &eo), -EAGAIN);
-	CHECK_EQ(eo, 2 * PAGE);
-	CHECK_EQ(set_attrs_eo(g, 3 * PAGE, PAGE, true, 0, &eo), -EAGAIN);
-	CHECK_EQ(eo, 3 * PAGE);
-	CHECK(!is_private(g, 2 * PAGE));
-	CHECK_CONVERT(g, 0, 2 * PAGE, true, 0); /* outside its view */
-	CHECK_CONVERT(g, 0, 2 * PAGE, false, 0);
-
+	CHECK_CONVERT(g, 0, 3 * PAGE, true, PRESERVE);
 	pipe_post(go[1]);
-	/* wait until it is a zombie, without reaping it */
-	siginfo_t si;
-	CHECK_OK(waitid(P_PID, pid, &si, WEXITED | WNOWAIT));
-	CHECK_CONVERT(g, 0, 4 * PAGE, true, 0);
+	pipe_wait(ready[0]);
+	CHECK_CONVERT(g, 0, 3 * PAGE, false, PRESERVE);
+	pipe_post(go[1]);
 	wait_ok(pid);
+}
+
+static double elapsed_ms(struct timespec a)
+{
+	struct timespec b;
+
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+}
+
+TEST(stopped_mapper_eagain_within_bound_then_sigcont)
+{
+	int g = new_gmem(8 * PAGE), ready[2];
+	uint8_t *mine = map_gmem(g, 8 * PAGE, 0);
+	struct timespec t0;
+	pid_t pid;
+	uint64_t eo;
+	double ms;
+
+	CHECK_OK(gmemu_gmem_set_revoke_timeout(g, 200));
+	CHECK_ERR(gmemu_gmem_set_revoke_timeout(g, 0), EINVAL);
+	CHECK_OK(pipe(ready));
+	mine[3 * PAGE] = 0x3a;
+	pid = fork();
+	if (pid == 0) {
+		/* the child's own view covers pages 3-5 */
+		CHECK_OK(gmemu_munmap(mine, 8 * PAGE));
+		uint8_t *w = map_gmem(g, 3 * PAGE, 3 * PAGE);
+		pipe_post(ready[1]);
+		for (;;)
+			(void)*(volatile uint8_t *)w, usleep(1000);
+	}
+	pipe_wait(ready[0]);
+	CHECK_OK(kill(pid, SIGSTOP));
+	siginfo_t si;
+	CHECK_OK(waitid(P_PID, pid, &si, WSTOPPED));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_EQ(set_attrs_eo(g, 2 * PAGE, 4 * PAGE, true, 0, &eo), -EAGAIN);
+	ms = elapsed_ms(t0);
+	printf("# EAGAIN after %.1f ms (bound 200)\n", ms);
+	CHECK(ms >= 190 && ms < 400);
+	CHECK_EQ(eo, 3 * PAGE); /* first page of the range it still maps */
+	/* nothing changed, and our own view agrees */
+	CHECK(!is_private(g, 2 * PAGE));
+	CHECK(!is_private(g, 3 * PAGE));
+	CHECK_EQ(mine[3 * PAGE], 0x3a);
+	/* a range it does not map converts at once */
+	CHECK_CONVERT(g, 0, 2 * PAGE, true, 0);
+	CHECK_OK(kill(pid, SIGCONT));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_CONVERT(g, 2 * PAGE, 4 * PAGE, true, 0);
+	printf("# after SIGCONT: %.1f ms\n", elapsed_ms(t0));
+	CHECK_SIGBUS_READ(mine + 3 * PAGE);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+TEST(killed_mapper_does_not_block)
+{
+	int g = new_gmem(4 * PAGE), ready[2];
+	struct timespec t0;
+	pid_t pid;
+
+	CHECK_OK(pipe(ready));
+	pid = fork();
+	if (pid == 0) {
+		map_gmem(g, 4 * PAGE, 0)[0] = 1;
+		pipe_post(ready[1]);
+		pause();
+		_exit(0);
+	}
+	pipe_wait(ready[0]);
+	CHECK_OK(kill(pid, SIGKILL));
+	siginfo_t si;
+	CHECK_OK(waitid(P_PID, pid, &si, WEXITED | WNOWAIT)); /* a zombie */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_CONVERT(g, 0, 4 * PAGE, true, 0);
+	printf("# zombie mapper dropped in %.2f ms\n", elapsed_ms(t0));
+	CHECK(elapsed_ms(t0) < 100);
+	waitpid(pid, NULL, 0);
 }
 
 TEST(reaped_mapper_does_not_count)
@@ -230,12 +316,11 @@ TEST(reaped_mapper_does_not_count)
 	CHECK(guest_all(g, 0, 3, 1));
 }
 
-TEST(inherited_views_are_registered)
+TEST(inherited_views_are_revoked)
 {
 	int g = new_gmem(4 * PAGE), ready[2], go[2];
 	uint8_t *v = map_gmem(g, 4 * PAGE, 0);
 	pid_t pid;
-	uint64_t eo;
 
 	CHECK_OK(pipe(ready));
 	CHECK_OK(pipe(go));
@@ -246,30 +331,32 @@ TEST(inherited_views_are_registered)
 		CHECK_EQ(v[PAGE], 0x19);
 		pipe_post(ready[1]);
 		pipe_wait(go[0]);
-		CHECK_OK(gmemu_munmap(v + PAGE, PAGE));
+		CHECK_SIGBUS_READ(v + PAGE);
+		CHECK_SIGBUS_WRITE(v + 2 * PAGE);
+		CHECK_NO_SIGBUS_READ(v);
+		/* the child's conversion reaches the parent's view too */
+		CHECK_CONVERT(g, 0, PAGE, true, 0);
 		pipe_post(ready[1]);
 		pipe_wait(go[0]);
 		exit(0);
 	}
 	pipe_wait(ready[0]);
-	CHECK_EQ(set_attrs_eo(g, PAGE, 2 * PAGE, true, 0, &eo), -EAGAIN);
-	CHECK_EQ(eo, PAGE);
+	CHECK_CONVERT(g, PAGE, 2 * PAGE, true, PRESERVE);
+	CHECK_SIGBUS_READ(v + PAGE);
 	pipe_post(go[1]);
 	pipe_wait(ready[0]);
-	/* the child released page 1 but still maps 0, 2 and 3 */
-	CHECK_CONVERT(g, PAGE, PAGE, true, PRESERVE);
-	CHECK_SIGBUS_READ(v + PAGE);
-	CHECK_EQ(set_attrs_eo(g, 0, 4 * PAGE, true, 0, &eo), -EAGAIN);
-	CHECK_EQ(eo, 0);
+	CHECK_SIGBUS_READ(v);
 	pipe_post(go[1]);
 	wait_ok(pid);
-	CHECK_CONVERT(g, 0, 4 * PAGE, true, 0);
+	CHECK_CONVERT(g, 0, 4 * PAGE, false, PRESERVE);
+	CHECK_EQ(v[PAGE], 0x19);
 }
 
 TEST(exec_drops_inherited_views)
 {
 	int g = new_gmem(2 * PAGE), ready[2];
 	uint8_t *v = map_gmem(g, 2 * PAGE, 0);
+	struct timespec t0;
 	pid_t pid;
 
 	(void)v;
@@ -285,7 +372,9 @@ TEST(exec_drops_inherited_views)
 	close(ready[1]);
 	char c;
 	CHECK_EQ(read(ready[0], &c, 1), 0); /* closed by exec */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	CHECK_CONVERT(g, 0, 2 * PAGE, true, 0);
+	CHECK(elapsed_ms(t0) < 100); /* not the 1 s bound */
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 }

@@ -8,9 +8,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "../internal.h"
@@ -27,67 +27,6 @@ static uint64_t first_with_attr(struct gmem *g, uint64_t first, uint64_t end,
 		if (rm_get(&g->space, &g->hdr->attrs, p, &next) == attr)
 			return p;
 	return end;
-}
-
-/* Does process pid still map this gmem's memfd?  (It may have exec()ed or
- * dropped its views without gmemu_munmap.) */
-static bool proc_maps_gmem(struct gmem *g, pid_t pid)
-{
-	char path[64], line[512];
-	bool found = false;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return true; /* cannot tell: assume it does */
-	while (!found && fgets(line, sizeof(line), f)) {
-		unsigned int maj, min;
-		unsigned long long ino;
-
-		if (sscanf(line, "%*x-%*x %*s %*x %x:%x %llu", &maj, &min,
-			   &ino) == 3 &&
-		    ino == (unsigned long long)g->obj.ino &&
-		    makedev(maj, min) == g->obj.dev)
-			found = true;
-	}
-	fclose(f);
-	return found;
-}
-
-/*
- * Until cross-process revocation exists, a to-private conversion may not
- * leave another live process able to read a page: report the first shared
- * page of the range that another process maps.
- */
-static uint64_t others_first_mapped(struct gmem *g, uint64_t first,
-				    uint64_t end)
-{
-	uint64_t best = end;
-	int i;
-
-	procs_reap(g);
-	for (i = 0; i < GMEM_MAX_PROCS; i++) {
-		struct gmem_proc *pr = &g->hdr->procs[i];
-		uint64_t mine = end;
-		uint32_t r;
-
-		if (i == g->slot || atomic_load(&pr->state) == PROC_FREE)
-			continue;
-		for (r = pr->views; r; r = g->recs[r].left) {
-			uint64_t lo = MAX(first, g->recs[r].key);
-			uint64_t hi = MIN(end, g->recs[r].key +
-						       g->recs[r].value);
-
-			if (lo < hi)
-				mine = MIN(mine, first_with_attr(g, lo, hi, 0));
-		}
-		if (mine < best && atomic_load(&pr->state) == PROC_LIVE &&
-		    !proc_maps_gmem(g, pr->pid))
-			continue; /* registered, but maps nothing any more */
-		best = MIN(best, mine);
-	}
-	return best;
 }
 
 /* First page of the range with a long-term pin, or end. */
@@ -155,6 +94,26 @@ static int fail(struct gmem *g, struct kvm_memory_attributes2 *a, int err,
 	return err;
 }
 
+/* A to-private conversion failed after other processes may have revoked:
+ * give them back views that match the unchanged attributes. */
+static int fail_restore(struct gmem *g, struct kvm_memory_attributes2 *a,
+			int err, uint64_t error_offset, uint64_t first,
+			uint64_t end, uint64_t revoked)
+{
+	if (revoked)
+		peers_request(g, PEER_SYNC, first, end, revoked, NULL, NULL);
+	return fail(g, a, err, error_offset);
+}
+
+/* Tests make a converter die at a chosen point (see t_crash). */
+int gmem_crash_point;
+
+static void crash_point(int point)
+{
+	if (gmem_crash_point == point)
+		raise(SIGKILL);
+}
+
 int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a)
 {
 	const struct platform_model *model = model_find(g->hdr->vm_type);
@@ -166,7 +125,7 @@ int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a)
 	uint64_t want = to_private ? PRIVATE : 0, from = to_private ? 0 : PRIVATE;
 	enum content_effect effect;
 	enum launch_phase phase;
-	uint64_t at;
+	uint64_t at, revoked = 0;
 	uint32_t nodes;
 	int r;
 
@@ -187,33 +146,39 @@ int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a)
 		return 0;
 	}
 
-	/* 7. revocation and references */
+	/* 7. revoke every other process's mappings, then check references */
 	if (to_private) {
-		at = others_first_mapped(g, first, end);
-		if (at < end)
-			return fail(g, a, -EAGAIN, at << PAGE_SHIFT);
+		r = peers_request(g, PEER_REVOKE, first, end, 0, &revoked, &at);
+		if (r)
+			return fail_restore(g, a, r, at << PAGE_SHIFT, first, end,
+					    revoked);
+		crash_point(1);
 		at = first_pinned(g, first, end);
 		if (at < end)
-			return fail(g, a, -EAGAIN, at << PAGE_SHIFT);
+			return fail_restore(g, a, -EAGAIN, at << PAGE_SHIFT,
+					    first, end, revoked);
 	}
 
 	/* 8. bookkeeping */
 	if (g->hdr->inject_enomem) {
 		g->hdr->inject_enomem--;
-		return fail(g, a, -ENOMEM, a->offset);
+		return fail_restore(g, a, -ENOMEM, a->offset, first, end,
+				    revoked);
 	}
 	nodes = RM_ASSIGN_NODES;
 	if (to_private)
 		nodes += RM_ASSIGN_NODES *
 			 extents_in(g, &g->hdr->pins, first, end);
 	if (pool_available(&g->space) < nodes)
-		return fail(g, a, -ENOMEM, a->offset);
+		return fail_restore(g, a, -ENOMEM, a->offset, first, end,
+				    revoked);
 
 	effect = a->flags ? EFFECT_NONE : model_effect(model, profile, dir);
 	if (to_private) {
 		r = views_revoke(g, first, end);
 		if (r)
-			return fail(g, a, r, a->offset);
+			return fail_restore(g, a, r, a->offset, first, end,
+					    revoked);
 		apply_effect(g, effect, first, end, from);
 		drain_transient(g, first, end);
 		g->hdr->ctr.to_private++;
@@ -228,8 +193,14 @@ int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a)
 		views_grant(g, first, end);
 		g->hdr->ctr.to_shared++;
 	}
+	crash_point(2);
 	rm_assign(&g->space, &g->hdr->attrs, first, end, want);
 	g->hdr->generation++;
+	crash_point(3);
+	/* Other processes' views reach the pages again before we return; one
+	 * that does not answer resynchronises when it runs. */
+	if (!to_private)
+		peers_request(g, PEER_SYNC, first, end, 0, NULL, NULL);
 	gmem_unlock(g);
 	return 0;
 }

@@ -79,22 +79,66 @@ bool proc_alive(const struct gmem_proc *p)
 	return proc_starttime(p->pid) == p->starttime;
 }
 
-int gmem_lock(struct gmem *g)
+/*
+ * A holder of the lock died.  Every update of the shared maps commits with
+ * one store, so they are whole (old or new); records it had taken are
+ * collected, invitations it sent are withdrawn (or waited for, if an agent
+ * is already at work), and every process resynchronises its views with the
+ * attributes.  The dead holder's operation is thereby rolled back if it had
+ * not committed its attribute change, and completed if it had; content
+ * effects it had already applied (flags 0, ZERO) are not undone.
+ */
+static void gmem_recover(struct gmem *g)
 {
-	int r = pthread_mutex_lock(&g->hdr->lock);
+	struct gmem_hdr *h = g->hdr;
+	struct rangemap *maps[] = { &h->attrs, &h->pins };
+	uint32_t lists[GMEM_MAX_PROCS];
+	int i, n = 0;
 
+	for (i = 0; i < GMEM_MAX_PROCS; i++) {
+		struct gmem_proc *pr = &h->procs[i];
+		uint64_t inv = atomic_load(&pr->invite);
+
+		if (inv && !(inv & (1ULL << 63)))
+			atomic_compare_exchange_strong(&pr->invite, &inv, 0);
+		while (atomic_load(&pr->invite) && proc_alive(pr))
+			usleep(100); /* an agent finishing the dead one's request */
+		atomic_store(&pr->invite, 0);
+		if (atomic_load(&pr->state) != PROC_FREE)
+			lists[n++] = pr->views;
+	}
+	rm_recover(&g->space, maps, 2, lists, n);
+	h->ctr.recoveries++;
+	peers_resync_all(g);
+	if (g->views)
+		views_sync(g, 0, g->npages); /* ours too */
+}
+
+static int lock_result(struct gmem *g, int r)
+{
 	if (r == EOWNERDEAD) {
-		/* Every mutation validates before it changes anything and
-		 * leaves the maps consistent at each step that can be
-		 * interrupted only by death, so the state is usable. */
+		gmem_recover(g);
 		pthread_mutex_consistent(&g->hdr->lock);
 		r = 0;
 	}
+	if (!r)
+		atomic_fetch_add(&g->hdr->seq, 1);
 	return -r;
+}
+
+int gmem_lock(struct gmem *g)
+{
+	return lock_result(g, pthread_mutex_lock(&g->hdr->lock));
+}
+
+int gmem_trylock(struct gmem *g)
+{
+	return lock_result(g, pthread_mutex_trylock(&g->hdr->lock));
 }
 
 void gmem_unlock(struct gmem *g)
 {
+	atomic_fetch_add(&g->hdr->seq, 1);
 	pthread_mutex_unlock(&g->hdr->lock);
 }
 
@@ -142,6 +186,7 @@ static int hdr_init(struct gmem *g, struct vm *vm, uint64_t size,
 	struct gmem_hdr *h = g->hdr;
 	pthread_mutexattr_t ma;
 	bool shared = flags & GUEST_MEMFD_FLAG_INIT_SHARED;
+	const char *env;
 	int r;
 
 	h->version = GMEM_VERSION;
@@ -153,6 +198,15 @@ static int hdr_init(struct gmem *g, struct vm *vm, uint64_t size,
 	h->vm_key = vm->key;
 	h->profile = vm->profile;
 	atomic_store(&h->phase, (uint32_t)atomic_load(&vm->phase));
+	h->revoke_timeout_ms = REVOKE_TIMEOUT_MS_DEFAULT;
+	env = getenv("GMEMU_REVOKE_TIMEOUT_MS");
+	if (env && *env) {
+		char *end;
+		unsigned long ms = strtoul(env, &end, 10);
+
+		if (!*end && ms > 0 && ms <= 3600000)
+			h->revoke_timeout_ms = (uint32_t)ms;
+	}
 
 	pthread_mutexattr_init(&ma);
 	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);

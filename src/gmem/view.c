@@ -178,20 +178,37 @@ int views_grant(struct gmem *g, uint64_t first, uint64_t end)
 			      PIECE_SHARED, map_piece, SIZE_MAX, NULL);
 }
 
+/* Make every view of [first, end) match the attributes: what another
+ * process's conversion asks of this one. */
+int views_sync(struct gmem *g, uint64_t first, uint64_t end)
+{
+	int r = for_each_piece(g, first, end, KVM_MEMORY_ATTRIBUTE_PRIVATE,
+			       PIECE_SIGBUS, map_piece, SIZE_MAX, NULL);
+
+	if (!r)
+		r = for_each_piece(g, first, end, 0, PIECE_SHARED, map_piece,
+				   SIZE_MAX, NULL);
+	return r;
+}
+
 /* ---- the process slot and view records in shared metadata ---- */
 
-static void slot_clear(struct gmem *g, struct gmem_proc *pr)
+/* Detach first, free after: a holder that dies in between leaves only
+ * unreachable records, which recovery collects. */
+void slot_clear(struct gmem *g, struct gmem_proc *pr)
 {
 	uint32_t r = pr->views, next;
 
+	pr->views = 0;
+	pr->nr_views = 0;
+	pr->pid = 0;
+	atomic_store(&pr->invite, 0);
+	atomic_store(&pr->need_resync, 0);
+	atomic_store(&pr->state, PROC_FREE);
 	for (; r; r = next) {
 		next = g->recs[r].left;
 		pool_free(&g->space, r);
 	}
-	pr->views = 0;
-	pr->nr_views = 0;
-	pr->pid = 0;
-	atomic_store(&pr->state, PROC_FREE);
 }
 
 /* Forget slots of processes that are gone.  Under the gmem lock. */
@@ -336,6 +353,12 @@ void *view_create(struct gmem *g, void *addr, size_t len, int prot, int flags,
 		r = -ENOMEM;
 		goto err_unmap;
 	}
+	/* other processes' conversions reach this view through our agent */
+	r = agent_start(g);
+	if (r) {
+		rec_del(g, v->rec);
+		goto err_unmap;
+	}
 	registry_lock();
 	v->next = g->views;
 	g->views = v;
@@ -456,6 +479,8 @@ int view_unmap(void *addr, size_t len)
 		if (!g->views)
 			views_index_del(g);
 		registry_unlock();
+		if (!g->views)
+			agent_stop(g);
 		view_proc_slot_put(g);
 		gmem_unlock(g);
 		obj_put(&g->obj);
@@ -668,6 +693,10 @@ void views_atfork_child(void)
 		g->hdr->procs[fp->slot].starttime = proc_starttime(self);
 		atomic_store(&g->hdr->procs[fp->slot].state, PROC_LIVE);
 		g->slot = fp->slot;
+		/* threads do not survive fork(): our agent starts anew */
+		g->agent_running = false;
+		if (agent_start(g))
+			atomic_store(&g->hdr->procs[fp->slot].need_resync, 1);
 	}
 	/* The parent's thread owns the gmem locks and releases them; the
 	 * registry lock is process-local and ours to release. */

@@ -504,6 +504,27 @@ int gmemu_inject_enomem(int gmem_fd, unsigned int n)
 	return (int)sys_ret(r);
 }
 
+int gmemu_gmem_set_revoke_timeout(int gmem_fd, unsigned int ms)
+{
+	int r = 0;
+	struct gmem *g = gmem_get(gmem_fd, &r);
+
+	if (g) {
+		if (ms < 1 || ms > 3600000) {
+			r = -EINVAL;
+		} else {
+			r = gmem_lock(g);
+			if (!r) {
+				g->hdr->revoke_timeout_ms = ms;
+				gmem_unlock(g);
+			}
+		}
+		obj_put(&g->obj);
+	}
+	trace_ret("set_revoke_timeout", r, "%d, %u", gmem_fd, ms);
+	return (int)sys_ret(r);
+}
+
 int gmemu_vm_finalize(int vm_fd)
 {
 	int r = 0;
