@@ -268,6 +268,11 @@ struct gmemu_gmem_info {
 	uint64_t eagain;
 	uint64_t enomem;
 	uint64_t meta_bytes;     /* shared metadata in use */
+	uint64_t revocation_requests; /* requests sent to other processes */
+	uint64_t revocation_wait_ns;  /* time spent waiting for them */
+	uint64_t recoveries;     /* lock holders found dead and recovered */
+	uint32_t revoke_timeout_ms;
+	uint32_t pad;
 };
 GMEMU_API int gmemu_gmem_info(int gmem_fd, struct gmemu_gmem_info *info);
 

@@ -241,6 +241,9 @@ TEST(stopped_mapper_eagain_within_bound_then_sigcont)
 
 	CHECK_OK(gmemu_gmem_set_revoke_timeout(g, 200));
 	CHECK_ERR(gmemu_gmem_set_revoke_timeout(g, 0), EINVAL);
+	struct gmemu_gmem_info info = { .sz = sizeof(info) };
+	CHECK_OK(gmemu_gmem_info(g, &info));
+	CHECK_EQ(info.revoke_timeout_ms, 200);
 	CHECK_OK(pipe(ready));
 	mine[3 * PAGE] = 0x3a;
 	pid = fork();
@@ -275,6 +278,22 @@ TEST(stopped_mapper_eagain_within_bound_then_sigcont)
 	CHECK_SIGBUS_READ(mine + 3 * PAGE);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
+}
+
+TEST(revoke_timeout_from_environment)
+{
+	struct gmemu_gmem_info info = { .sz = sizeof(info) };
+	int g;
+
+	setenv("GMEMU_REVOKE_TIMEOUT_MS", "250", 1);
+	g = new_gmem(PAGE);
+	CHECK_OK(gmemu_gmem_info(g, &info));
+	CHECK_EQ(info.revoke_timeout_ms, 250);
+	setenv("GMEMU_REVOKE_TIMEOUT_MS", "bogus", 1);
+	g = new_gmem(PAGE);
+	CHECK_OK(gmemu_gmem_info(g, &info));
+	CHECK_EQ(info.revoke_timeout_ms, 1000);
+	unsetenv("GMEMU_REVOKE_TIMEOUT_MS");
 }
 
 TEST(killed_mapper_does_not_block)

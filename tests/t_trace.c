@@ -1,7 +1,33 @@
 // SPDX-License-Identifier: MIT
 /* SPEC 10: GMEMU_TRACE=1 logs each emulated call with arguments and result;
  * the state of a gmem can be printed. */
+#include <time.h>
+
 #include "harness.h"
+#include "whitebox.h"
+
+static void tool_path(char *tool, size_t n)
+{
+	const char *so = getenv("GMEMU_LIBSO");
+
+	snprintf(tool, n, "%s", so ? so : "build/libgmemu.so");
+	*strrchr(tool, '/') = 0;
+	strncat(tool, "/gmemu", n - strlen(tool) - 1);
+	if (access(tool, X_OK))
+		SKIP("tool not built");
+}
+
+static void run_tool(const char *cmd, char *out, size_t n)
+{
+	FILE *f = popen(cmd, "r");
+	size_t got;
+
+	CHECK(f);
+	got = fread(out, 1, n - 1, f);
+	out[got] = 0;
+	CHECK_EQ(pclose(f), 0);
+	printf("%s", out);
+}
 
 TEST(trace_child)
 {
@@ -94,35 +120,74 @@ TEST(dump_prints_state)
 
 TEST(inspect_from_another_process)
 {
-	const char *so = getenv("GMEMU_LIBSO");
 	char tool[256], cmd[512], out[8192];
 	int kvm = open_kvm("v8"), vm = create_vm(kvm, KVM_X86_SNP_VM);
 	int g = create_gmem(vm, 8 * PAGE, GUEST_MEMFD_FLAG_MMAP |
 					  GUEST_MEMFD_FLAG_INIT_SHARED);
-	size_t n;
-	FILE *f;
+	int ready[2], go[2];
+	pid_t pid;
 
-	snprintf(tool, sizeof(tool), "%s", so ? so : "build/libgmemu.so");
-	*strrchr(tool, '/') = 0;
-	strcat(tool, "/gmemu");
-	if (access(tool, X_OK))
-		SKIP("tool not built");
+	tool_path(tool, sizeof(tool));
+	CHECK_OK(pipe(ready));
+	CHECK_OK(pipe(go));
+	pid = fork();
+	if (pid == 0) { /* a second mapper, so a revocation happens */
+		map_gmem(g, 8 * PAGE, 0)[0] = 1;
+		CHECK_EQ(write(ready[1], "x", 1), 1);
+		char c;
+		CHECK_EQ(read(go[0], &c, 1), 1);
+		exit(0);
+	}
+	char c;
+	CHECK_EQ(read(ready[0], &c, 1), 1);
 	CHECK_CONVERT(g, 2 * PAGE, 2 * PAGE, true, 0);
 	map_gmem(g, 8 * PAGE, 0)[0] = 1;
 	snprintf(cmd, sizeof(cmd), "%s inspect %d %d", tool, (int)getpid(), g);
-	f = popen(cmd, "r");
-	CHECK(f);
-	n = fread(out, 1, sizeof(out) - 1, f);
-	out[n] = 0;
-	CHECK_EQ(pclose(f), 0);
-	printf("%s", out);
+	run_tool(cmd, out, sizeof(out));
 	CHECK(strstr(out, "size=0x8000"));
-	CHECK(strstr(out, "vm_type=snp profile=v8"));
+	CHECK(strstr(out, "vm_type=snp profile=v8 phase=pre-launch"));
 	CHECK(strstr(out, "[0x2000, 0x4000) private"));
-	CHECK(strstr(out, "alive views=1"));
 	CHECK(strstr(out, "map: [Ssppssss]"));
+	CHECK(strstr(out, "alive views=1 acked=1"));
+	CHECK(strstr(out, "revocation_requests=1"));
 	/* the inspecting process did not register as a mapper */
 	struct gmemu_gmem_info info = { .sz = sizeof(info) };
 	CHECK_OK(gmemu_gmem_info(g, &info));
-	CHECK_EQ(info.nr_processes, 1);
+	CHECK_EQ(info.nr_processes, 2);
+	CHECK_EQ(write(go[1], "x", 1), 1);
+	waitpid(pid, NULL, 0);
+}
+
+TEST(inspect_does_not_wait_for_the_lock)
+{
+	char tool[256], cmd[512], out[8192];
+	int kvm = open_kvm(NULL), vm = create_vm(kvm, KVM_X86_SW_PROTECTED_VM);
+	int g = create_gmem(vm, 4 * PAGE, GUEST_MEMFD_FLAG_MMAP);
+	int ready[2];
+	pid_t pid;
+	struct timespec t0, t1;
+
+	tool_path(tool, sizeof(tool));
+	CHECK_OK(pipe(ready));
+	pid = fork();
+	if (pid == 0) {
+		CHECK_OK(gmem_lock(wb_gmem(g))); /* and keep it */
+		CHECK_EQ(write(ready[1], "x", 1), 1);
+		pause();
+	}
+	char c;
+	CHECK_EQ(read(ready[0], &c, 1), 1);
+	snprintf(cmd, sizeof(cmd), "%s inspect /proc/%d/fd/%d", tool, (int)getpid(), g);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	run_tool(cmd, out, sizeof(out));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK(t1.tv_sec - t0.tv_sec < 3);
+	CHECK(strstr(out, "map: [pppp]"));
+	CHECK(strstr(out, "may mix two states"));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	/* the lock's holder died: the next locker recovers */
+	CHECK(is_private(g, 0));
+	struct gmemu_gmem_info info = { .sz = sizeof(info) };
+	CHECK_OK(gmemu_gmem_info(g, &info));
 }

@@ -406,7 +406,7 @@ static int cmd_demo(void)
 
 static int cmd_inspect(int argc, char **argv)
 {
-	char path[64], pic[65];
+	char path[64];
 	const char *p;
 	int fd;
 
@@ -427,8 +427,6 @@ static int cmd_inspect(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
-	if (gmemu_gmem_picture(fd, pic, 64) == 0)
-		printf("map: [%s]\n", pic);
 	close(fd);
 	return 0;
 }

@@ -537,6 +537,10 @@ int gmem_info(struct gmem *g, struct gmemu_gmem_info *info)
 	out.enomem = h->ctr.enomem;
 	out.meta_bytes = HDR_AREA + (uint64_t)(h->pool.bump) *
 					    sizeof(struct gmem_rec);
+	out.revocation_requests = h->ctr.peer_requests;
+	out.revocation_wait_ns = h->ctr.peer_wait_ns;
+	out.recoveries = h->ctr.recoveries;
+	out.revoke_timeout_ms = h->revoke_timeout_ms;
 	gmem_unlock(g);
 	memcpy(info, &out, out.sz);
 	return 0;
@@ -550,24 +554,20 @@ static bool range_used(struct gmem *g, uint64_t first, uint64_t end)
 	return d >= 0 && (uint64_t)d < (end << PAGE_SHIFT);
 }
 
-int gmem_picture(struct gmem *g, char *buf, size_t width)
+static void picture(struct gmem *g, char *buf, size_t width)
 {
 	uint64_t per, i, cells;
-	int r;
 
 	cells = MIN((uint64_t)width, g->npages);
 	per = (g->npages + cells - 1) / cells;
 	cells = (g->npages + per - 1) / per;
-	r = gmem_lock(g);
-	if (r)
-		return r;
 	for (i = 0; i < cells; i++) {
 		uint64_t first = i * per, end = MIN(first + per, g->npages);
 		uint64_t p, next;
 		bool priv = false, shared = false;
 		char c;
 
-		for (p = first; p < end; p = next) {
+		for (p = first; p < end; p = MAX(next, p + 1)) {
 			if (rm_get(&g->space, &g->hdr->attrs, p, &next))
 				priv = true;
 			else
@@ -577,6 +577,15 @@ int gmem_picture(struct gmem *g, char *buf, size_t width)
 		buf[i] = range_used(g, first, end) ? c : (char)(c + 'a' - 'A');
 	}
 	buf[cells] = '\0';
+}
+
+int gmem_picture(struct gmem *g, char *buf, size_t width)
+{
+	int r = gmem_lock(g);
+
+	if (r)
+		return r;
+	picture(g, buf, width);
 	gmem_unlock(g);
 	return 0;
 }
@@ -588,35 +597,36 @@ static const char *type_name(uint64_t type)
 	return m ? m->name : "?";
 }
 
-int gmem_dump(struct gmem *g, FILE *out)
+static void dump_state(struct gmem *g, FILE *out)
 {
 	struct gmem_hdr *h = g->hdr;
 	uint64_t p, next, v;
-	int i, r = gmem_lock(g);
+	char pic[65];
+	int i, n = 0;
 
-	if (r)
-		return r;
 	fprintf(out, "gmem size=%#llx flags=%#llx vm_type=%s profile=%s phase=%s\n",
 		(unsigned long long)h->size, (unsigned long long)h->flags,
 		type_name(h->vm_type),
 		profile_name((enum abi_profile)h->profile),
 		atomic_load(&h->phase) == PHASE_POST_LAUNCH ? "post-launch"
 							    : "pre-launch");
+	picture(g, pic, 64);
+	fprintf(out, "map: [%s]\n", pic);
 	fprintf(out, "extents (%u):\n", h->attrs.nr_extents);
-	for (p = 0; p < g->npages; p = next) {
+	for (p = 0; p < g->npages && n++ < 4096; p = MAX(next, p + 1)) {
 		v = rm_get(&g->space, &h->attrs, p, &next);
 		fprintf(out, "  [%#llx, %#llx) %s\n",
 			(unsigned long long)(p << PAGE_SHIFT),
-			(unsigned long long)(next << PAGE_SHIFT),
+			(unsigned long long)(MIN(next, g->npages) << PAGE_SHIFT),
 			v ? "private" : "shared");
 	}
 	fprintf(out, "pins:\n");
-	for (p = 0; p < g->npages; p = next) {
+	for (p = 0, n = 0; p < g->npages && n++ < 4096; p = MAX(next, p + 1)) {
 		v = rm_get(&g->space, &h->pins, p, &next);
 		if (v)
 			fprintf(out, "  [%#llx, %#llx) long-term=%u transient=%u\n",
 				(unsigned long long)(p << PAGE_SHIFT),
-				(unsigned long long)(next << PAGE_SHIFT),
+				(unsigned long long)(MIN(next, g->npages) << PAGE_SHIFT),
 				(uint32_t)v, (uint32_t)(v >> 32));
 	}
 	fprintf(out, "processes:\n");
@@ -626,22 +636,70 @@ int gmem_dump(struct gmem *g, FILE *out)
 
 		if (st == PROC_FREE)
 			continue;
-		fprintf(out, "  pid=%d %s views=%u\n", pr->pid,
+		fprintf(out, "  pid=%d %s views=%u acked=%llu%s\n", pr->pid,
 			st == PROC_PENDING_FORK ? "forking"
 			: proc_alive(pr)        ? "alive"
 						: "dead",
-			pr->nr_views);
+			pr->nr_views,
+			(unsigned long long)atomic_load(&pr->ack_gen),
+			atomic_load(&pr->need_resync) ? " resync-pending" : "");
 	}
 	fprintf(out,
 		"counters: to_private=%llu to_shared=%llu zeroed=%llu "
-		"scrambled=%llu eagain=%llu enomem=%llu generation=%llu\n",
+		"scrambled=%llu eagain=%llu enomem=%llu\n"
+		"          revocation_requests=%llu revocation_wait_us=%llu "
+		"request_generation=%llu recoveries=%llu generation=%llu\n",
 		(unsigned long long)h->ctr.to_private,
 		(unsigned long long)h->ctr.to_shared,
 		(unsigned long long)h->ctr.bytes_zeroed,
 		(unsigned long long)h->ctr.bytes_scrambled,
 		(unsigned long long)h->ctr.eagain,
 		(unsigned long long)h->ctr.enomem,
+		(unsigned long long)h->ctr.peer_requests,
+		(unsigned long long)(h->ctr.peer_wait_ns / 1000),
+		(unsigned long long)atomic_load(&h->req.gen),
+		(unsigned long long)h->ctr.recoveries,
 		(unsigned long long)h->generation);
-	gmem_unlock(g);
+}
+
+/*
+ * Print the state without taking the lock, so inspecting never delays a
+ * conversion: a snapshot is taken between two reads of the lock's sequence
+ * count and retried until no one held the lock meanwhile.  Committed maps
+ * are never written in place, so even a snapshot taken while the lock is
+ * held (printed with a note after a while) is a map that existed.
+ */
+int gmem_dump(struct gmem *g, FILE *out)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int attempt;
+
+	for (attempt = 0; attempt < 200; attempt++) {
+		uint32_t s1 = atomic_load(&g->hdr->seq), s2;
+		FILE *f;
+
+		if ((s1 & 1) && attempt < 199) {
+			usleep(1000);
+			continue;
+		}
+		free(buf);
+		buf = NULL;
+		f = open_memstream(&buf, &len);
+		if (!f)
+			return -ENOMEM;
+		dump_state(g, f);
+		fclose(f);
+		s2 = atomic_load(&g->hdr->seq);
+		if (s1 == s2 && !(s1 & 1))
+			break;
+	}
+	if (buf) {
+		fputs(buf, out);
+		if (attempt == 200)
+			fprintf(out, "(taken while another process held the lock: "
+				     "may mix two states)\n");
+	}
+	free(buf);
 	return 0;
 }

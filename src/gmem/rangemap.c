@@ -247,10 +247,12 @@ int rm_init(struct rm_space *s, struct rangemap *m, uint64_t value)
 uint64_t rm_get(struct rm_space *s, const struct rangemap *m, uint64_t page,
 		uint64_t *end)
 {
-	uint32_t t = m->root, floor = NIL;
+	uint32_t t = __atomic_load_n(&m->root, __ATOMIC_ACQUIRE), floor = NIL;
 	uint64_t next = s->npages;
+	int steps = 0;
 
-	while (t != NIL) {
+	/* bounded: a lock-free reader (inspect) may meet records in flux */
+	while (t != NIL && t < s->pool->capacity && steps++ < 4096) {
 		if (R(t).key <= page) {
 			floor = t;
 			t = R(t).right;
