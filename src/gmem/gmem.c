@@ -98,11 +98,13 @@ static void gmem_recover(struct gmem *g)
 	for (i = 0; i < GMEM_MAX_PROCS; i++) {
 		struct gmem_proc *pr = &h->procs[i];
 		uint64_t inv = atomic_load(&pr->invite);
+		uint64_t until = now_ns() + (uint64_t)h->revoke_timeout_ms * 1000000ULL;
 
 		if (inv && !(inv & (1ULL << 63)))
 			atomic_compare_exchange_strong(&pr->invite, &inv, 0);
-		while (atomic_load(&pr->invite) && proc_alive(pr))
-			usleep(100); /* an agent finishing the dead one's request */
+		/* an agent finishing the dead one's request: let it */
+		while (atomic_load(&pr->invite) && proc_alive(pr) && now_ns() < until)
+			usleep(100);
 		atomic_store(&pr->invite, 0);
 		if (atomic_load(&pr->state) != PROC_FREE)
 			lists[n++] = pr->views;

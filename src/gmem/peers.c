@@ -25,6 +25,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <linux/futex.h>
 #include <stdio.h>
@@ -39,6 +40,12 @@
 #define CLAIMED (1ULL << 63)
 #define FIRST_SLICE_NS 50000ULL      /* first liveness check */
 #define MAX_SLICE_NS 1000000ULL      /* later ones */
+/* Conversions come in bursts (a guest sharing and unsharing bounce
+ * buffers): an agent that just answered polls a little before sleeping,
+ * and a converter polls a little before sleeping on the answers.  A futex
+ * round trip costs tens of microseconds on this machine; a poll, a few. */
+#define AGENT_POLL_NS 200000ULL
+#define CONVERTER_POLL_NS 30000ULL
 
 static int futex_wait(_Atomic uint32_t *word, uint32_t val, uint64_t ns)
 {
@@ -167,6 +174,10 @@ int peers_request(struct gmem *g, enum peer_op op, uint64_t first,
 		now = now_ns();
 		if (now - start >= timeout)
 			break;
+		if (now - start < CONVERTER_POLL_NS) {
+			sched_yield();
+			continue;
+		}
 		left = MIN(timeout - (now - start), slice);
 		if (futex_wait(&h->ack_word, seen, left) == -1 &&
 		    errno == ETIMEDOUT) {
@@ -263,6 +274,7 @@ static void *agent_main(void *arg)
 	struct gmem *g = arg;
 	struct gmem_hdr *h = g->hdr;
 	struct gmem_proc *me = &h->procs[g->slot];
+	uint64_t hot_until = 0;
 
 	while (!atomic_load(&g->agent_stop)) {
 		uint32_t seen = atomic_load(&me->wake);
@@ -280,6 +292,7 @@ static void *agent_main(void *arg)
 				err = views_sync(g, h->req.first, h->req.end);
 			atomic_store(&me->invite, 0);
 			agent_ack(g, me, inv, err);
+			hot_until = now_ns() + AGENT_POLL_NS;
 			continue;
 		}
 		if (atomic_load(&me->need_resync)) {
@@ -288,6 +301,11 @@ static void *agent_main(void *arg)
 			futex_wait(&me->wake, seen, MAX_SLICE_NS);
 			continue;
 		}
+		if (hot_until && now_ns() < hot_until) {
+			sched_yield();
+			continue;
+		}
+		hot_until = 0;
 		futex_wait(&me->wake, seen, UINT64_MAX);
 	}
 	return NULL;
@@ -295,14 +313,12 @@ static void *agent_main(void *arg)
 
 int agent_start(struct gmem *g)
 {
-	struct gmem_proc *me = &g->hdr->procs[g->slot];
 	sigset_t all, old;
 	int r;
 
 	if (g->agent_running)
 		return 0;
 	atomic_store(&g->agent_stop, false);
-	atomic_store(&me->ack_gen, atomic_load(&g->hdr->req.gen));
 	/* The agent takes no signals: they belong to the program. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
