@@ -274,6 +274,7 @@ struct gmem {
 	pthread_t agent;    /* our agent for this gmem, while we have views */
 	bool agent_running;
 	_Atomic bool agent_stop;
+	_Atomic bool agent_ready;
 };
 
 /* gmem/gmem.c */
@@ -348,6 +349,7 @@ HIDDEN void procs_reap(struct gmem *g);
 HIDDEN void views_index_add(struct gmem *g);
 HIDDEN void views_index_del(struct gmem *g);
 HIDDEN int sigbus_fd(void);
+HIDDEN void agents_stop_all(void);
 HIDDEN void views_atfork_prepare(void);
 HIDDEN void views_atfork_parent(void);
 HIDDEN void views_atfork_child(void);

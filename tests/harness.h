@@ -259,6 +259,8 @@ static int run_case(int i)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		/* its own process group: whatever it forks dies with it */
+		setpgid(0, 0);
 		alarm((unsigned int)test_timeout_s);
 		tests[i].fn();
 		fflush(stdout);
@@ -266,6 +268,7 @@ static int run_case(int i)
 	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	kill(-pid, SIGKILL); /* children a failed case left behind */
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	printf("# %s: killed by signal %d%s\n", tests[i].name,

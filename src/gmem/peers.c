@@ -276,6 +276,7 @@ static void *agent_main(void *arg)
 	struct gmem_proc *me = &h->procs[g->slot];
 	uint64_t hot_until = 0;
 
+	atomic_store(&g->agent_ready, true);
 	while (!atomic_load(&g->agent_stop)) {
 		uint32_t seen = atomic_load(&me->wake);
 		uint64_t inv = atomic_load(&me->invite);
@@ -319,14 +320,21 @@ int agent_start(struct gmem *g)
 	if (g->agent_running)
 		return 0;
 	atomic_store(&g->agent_stop, false);
+	atomic_store(&g->agent_ready, false);
 	/* The agent takes no signals: they belong to the program. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = -pthread_create(&g->agent, NULL, agent_main, g);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (!r)
-		g->agent_running = true;
-	return r;
+	if (r)
+		return r;
+	g->agent_running = true;
+	/* Return only once the thread is up: a fork() right after must not
+	 * catch it inside the C library's (or a sanitizer's) thread start,
+	 * holding a lock the child would inherit locked. */
+	while (!atomic_load(&g->agent_ready))
+		sched_yield();
+	return 0;
 }
 
 /* Called with the gmem lock held: the agent never waits for the lock, and

@@ -557,6 +557,23 @@ static struct gmem *registry_find_view_gmem(uint8_t *lo, uint8_t *hi,
 	return found;
 }
 
+/* At exit, agents stop before the process's own exit work (a leak checker
+ * walking threads, say) begins.  Our slots stay until the process is gone;
+ * converters drop them then. */
+void agents_stop_all(void)
+{
+	struct gmem *gs[64];
+	size_t i, n = 0;
+
+	registry_lock();
+	for (i = 0; i < nr_with_views && n < ARRAY_SIZE(gs); i++)
+		if (with_views[i]->agent_running)
+			gs[n++] = with_views[i];
+	registry_unlock();
+	for (i = 0; i < n; i++)
+		agent_stop(gs[i]);
+}
+
 /* ---- fork: the child inherits views, so it inherits their records ---- */
 
 struct fork_pending {

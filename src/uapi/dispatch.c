@@ -24,6 +24,7 @@ __attribute__((constructor)) static void gmemu_init(void)
 	trace_init();
 	pthread_atfork(views_atfork_prepare, views_atfork_parent,
 		       views_atfork_child);
+	atexit(agents_stop_all);
 }
 
 /* Turn an internal result (value or -errno) into the system-call return. */
