@@ -55,7 +55,7 @@ $(BUILD)/tests/%: tests/%.c tests/harness.h tests/whitebox.h $(BUILD)/libgmemu.a
 $(BUILD)/bench/%: bench/%.c bench/bench.h $(BUILD)/libgmemu.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	@$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS) -lm
+	@$(CC) $(BASEFLAGS) -Isrc $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS) -lm
 
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libgmemu.a include/gmemu.h
 	@mkdir -p $(dir $@)
@@ -93,7 +93,8 @@ demo: $(BUILD)/gmemu
 
 bench: $(BENCHES)
 	@mkdir -p bench/results
-	@set -e; for b in $(BENCHES); do $$b; done
+	@: > bench/results/latest.jsonl
+	@set -e; for b in $(BENCHES); do echo; echo "== $$(basename $$b)"; $$b; done
 
 install: $(BUILD)/libgmemu.a $(BUILD)/libgmemu.so $(BUILD)/gmemu
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin

@@ -116,6 +116,19 @@ struct rm_space {
 	uint64_t npages; /* keys are pages in [0, npages) */
 };
 
+/* A process's flat copy of a map for lookups between updates. */
+#define RM_INDEX_FANOUT 8 /* keys per node: one cache line */
+struct rm_index {
+	uint32_t root;         /* the committed tree it copies */
+	uint32_t nodes;
+	uint32_t seen_root;    /* the tree slow_lookups counts for */
+	uint32_t slow_lookups; /* since the tree last changed */
+	uint64_t *key;         /* implicit B-tree nodes: RM_INDEX_FANOUT keys,
+				* then the value of the extent before each */
+	uint64_t last_val;
+};
+
+
 /* ------------------------------------------------------------------ */
 /* Process-local objects behind fds                                     */
 
@@ -267,6 +280,7 @@ struct gmem {
 	struct gmem_hdr *hdr;
 	struct gmem_rec *recs;
 	struct rm_space space; /* recs and the header's pool */
+	struct rm_index attr_index; /* under the gmem lock */
 	uint64_t size, npages;
 	struct vm *vm;      /* creating VM, while it lives in this process */
 	struct view *views; /* this process's views (registry lock) */
@@ -303,6 +317,11 @@ HIDDEN uint32_t pool_available(const struct rm_space *s);
 HIDDEN int rm_init(struct rm_space *s, struct rangemap *m, uint64_t value);
 HIDDEN uint64_t rm_get(struct rm_space *s, const struct rangemap *m,
 		       uint64_t page, uint64_t *end);
+/* rm_get, through (and building, when lookups dominate) the index. */
+HIDDEN uint64_t rm_get_indexed(struct rm_space *s, const struct rangemap *m,
+			       struct rm_index *ix, uint64_t page,
+			       uint64_t *end);
+HIDDEN void rm_index_free(struct rm_index *ix);
 /* Atomic: on failure (-ENOMEM) the map is as it was. */
 HIDDEN int rm_assign(struct rm_space *s, struct rangemap *m, uint64_t first,
 		     uint64_t end, uint64_t value);

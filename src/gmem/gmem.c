@@ -150,6 +150,7 @@ static void gmem_release(struct object *obj)
 
 	if (g->vm)
 		vm_forget_gmem(g->vm, g);
+	rm_index_free(&g->attr_index);
 	munmap(g->base, g->size + GMEM_META_RESERVE);
 	close(g->fd);
 	free(g);
@@ -537,8 +538,10 @@ int gmem_info(struct gmem *g, struct gmemu_gmem_info *info)
 	out.bytes_scrambled = h->ctr.bytes_scrambled;
 	out.eagain = h->ctr.eagain;
 	out.enomem = h->ctr.enomem;
-	out.meta_bytes = HDR_AREA + (uint64_t)(h->pool.bump) *
-					    sizeof(struct gmem_rec);
+	/* what the metadata occupies: the header and the record pool's
+	 * high-water mark (the rest of the reserve is never touched) */
+	out.meta_bytes = sizeof(*h) + (uint64_t)(h->pool.bump) *
+					      sizeof(struct gmem_rec);
 	out.revocation_requests = h->ctr.peer_requests;
 	out.revocation_wait_ns = h->ctr.peer_wait_ns;
 	out.recoveries = h->ctr.recoveries;

@@ -375,3 +375,132 @@ int rm_recover(struct rm_space *s, struct rangemap **maps, int nr_maps,
 	free(live);
 	return 0;
 }
+
+/* ---- a lookup index for read-heavy phases ---- */
+
+/*
+ * A tree lookup follows ~2 ln(n) dependent pointers: about 500 ns with
+ * 100 000 extents here.  When a map is looked up many times between updates
+ * (a guest touching memory), a process builds a flat copy: an implicit
+ * B-tree of 8-key nodes (one cache line each), so a lookup costs about
+ * log9(n) cache lines instead of ~2 ln(n).  Any commit replaces the root,
+ * which invalidates the copy.
+ */
+#define INDEX_MIN_EXTENTS 64
+#define INDEX_AFTER_LOOKUPS 32
+#define BKEYS RM_INDEX_FANOUT
+
+/* Fill node k's subtrees in order from the sorted arrays. */
+static void btree_fill(struct rm_index *ix, const uint64_t *keys,
+		       const uint64_t *vals, uint32_t n, uint32_t *i, uint64_t k)
+{
+	uint32_t j;
+
+	if (k >= ix->nodes)
+		return;
+	for (j = 0; j < BKEYS; j++) {
+		btree_fill(ix, keys, vals, n, i, k * (BKEYS + 1) + j + 1);
+		if (*i < n) {
+			ix->key[k * 2 * BKEYS + j] = keys[*i];
+			ix->key[k * 2 * BKEYS + BKEYS + j] = *i ? vals[*i - 1] : 0;
+			(*i)++;
+		}
+	}
+	btree_fill(ix, keys, vals, n, i, k * (BKEYS + 1) + BKEYS + 1);
+}
+
+struct index_fill {
+	uint64_t *keys, *vals;
+	uint32_t i;
+};
+
+static void collect(struct rm_space *s, uint32_t t, struct index_fill *f)
+{
+	while (t != NIL) {
+		collect(s, R(t).left, f);
+		f->keys[f->i] = R(t).key;
+		f->vals[f->i] = R(t).value;
+		f->i++;
+		t = R(t).right;
+	}
+}
+
+static bool index_build(struct rm_space *s, const struct rangemap *m,
+			struct rm_index *ix)
+{
+	struct index_fill f = { 0 };
+	uint32_t n = m->nr_extents, i = 0, nodes = (n + BKEYS - 1) / BKEYS;
+
+	rm_index_free(ix);
+	f.keys = malloc(n * sizeof(uint64_t));
+	f.vals = malloc(n * sizeof(uint64_t));
+	/* each node: its keys, then the values before them, adjacent */
+	ix->key = aligned_alloc(128, (size_t)nodes * 2 * BKEYS * sizeof(uint64_t));
+	if (!f.keys || !f.vals || !ix->key)
+		goto fail;
+	collect(s, m->root, &f);
+	if (f.i != n)
+		goto fail; /* counts disagree: stay on the tree */
+	ix->nodes = nodes;
+	/* unused slots sort last */
+	for (i = 0; i < nodes * 2 * BKEYS; i++)
+		ix->key[i] = UINT64_MAX;
+	i = 0;
+	btree_fill(ix, f.keys, f.vals, n, &i, 0);
+	ix->last_val = f.vals[n - 1];
+	ix->root = m->root;
+	free(f.keys);
+	free(f.vals);
+	return true;
+fail:
+	free(f.keys);
+	free(f.vals);
+	rm_index_free(ix);
+	return false;
+}
+
+void rm_index_free(struct rm_index *ix)
+{
+	free(ix->key);
+	ix->key = NULL;
+	ix->nodes = 0;
+	ix->root = NIL;
+}
+
+uint64_t rm_get_indexed(struct rm_space *s, const struct rangemap *m,
+			struct rm_index *ix, uint64_t page, uint64_t *end)
+{
+	uint64_t k = 0, found = UINT64_MAX;
+
+	if (ix->root != m->root || !ix->key) {
+		if (ix->seen_root != m->root) {
+			rm_index_free(ix);
+			ix->seen_root = m->root;
+			ix->slow_lookups = 0;
+		}
+		if (m->nr_extents < INDEX_MIN_EXTENTS ||
+		    ++ix->slow_lookups < INDEX_AFTER_LOOKUPS ||
+		    !index_build(s, m, ix))
+			return rm_get(s, m, page, end);
+	}
+	/* the first key > page; the extent before it holds page */
+	while (k < ix->nodes) {
+		const uint64_t *node = &ix->key[k * 2 * BKEYS];
+		uint32_t j = 0, q;
+
+		/* keys are sorted: count, without a branch to mispredict */
+		for (q = 0; q < BKEYS; q++)
+			j += node[q] <= page;
+		if (j < BKEYS)
+			found = k * 2 * BKEYS + j;
+		k = k * (BKEYS + 1) + j + 1;
+	}
+	if (found == UINT64_MAX || ix->key[found] == UINT64_MAX) {
+		if (end)
+			*end = s->npages;
+		return ix->last_val;
+	}
+	if (end)
+		*end = ix->key[found];
+	return ix->key[found + BKEYS];
+}

@@ -615,8 +615,9 @@ int gmemu_gmem_attribute(int gmem_fd, uint64_t offset)
 	} else {
 		r = gmem_lock(g);
 		if (!r) {
-			r = (int)rm_get(&g->space, &g->hdr->attrs,
-					offset >> PAGE_SHIFT, NULL);
+			r = (int)rm_get_indexed(&g->space, &g->hdr->attrs,
+						&g->attr_index,
+						offset >> PAGE_SHIFT, NULL);
 			gmem_unlock(g);
 		}
 	}

@@ -72,6 +72,8 @@ bool vm_page_private(struct vm *vm, const struct memslot *s, uint64_t gpa)
 	/* per-gmem attributes; a plain memslot is always shared */
 	if (!s || !s->g)
 		return false;
-	return rm_get(&s->g->space, &s->g->hdr->attrs,
-		      (s->gmem_offset + (gpa - s->gpa)) >> PAGE_SHIFT, NULL) != 0;
+	return rm_get_indexed(&s->g->space, &s->g->hdr->attrs,
+			      &s->g->attr_index,
+			      (s->gmem_offset + (gpa - s->gpa)) >> PAGE_SHIFT,
+			      NULL) != 0;
 }
