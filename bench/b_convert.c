@@ -42,21 +42,6 @@ static int convert(int g, uint64_t off, uint64_t len, bool priv, uint64_t flags)
 	return 0;
 }
 
-static int new_gmem(uint64_t size)
-{
-	struct kvm_create_guest_memfd c = {
-		.size = size,
-		.flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
-	};
-	int kvm = gmemu_kvm_open(), vm, g;
-
-	vm = gmemu_ioctl(kvm, KVM_CREATE_VM, GMEMU_VM_PKVM);
-	g = gmemu_ioctl(vm, KVM_CREATE_GUEST_MEMFD, &c);
-	if (g < 0)
-		die("KVM_CREATE_GUEST_MEMFD");
-	return g;
-}
-
 static void populate(volatile uint8_t *p, size_t len)
 {
 	for (size_t i = 0; i < len; i += PAGE)
@@ -67,7 +52,7 @@ static void one_page(void)
 {
 	enum { N = 20000 };
 	static double t[N], f[N];
-	int g = new_gmem(64 * PAGE), mfd, sfd, i;
+	int g = bench_new_gmem(64 * PAGE), mfd, sfd, i;
 	uint8_t *v = gmemu_mmap(NULL, 64 * PAGE, PROT_READ | PROT_WRITE,
 				MAP_SHARED, g, 0), *w;
 
@@ -108,7 +93,7 @@ static void one_gib(void)
 {
 	enum { N = 5 };
 	double t[N], f[N], z[N], punch[N], mset[N], legacy[N], fresh[N];
-	int g = new_gmem(GIB), mfd, sfd, i;
+	int g = bench_new_gmem(GIB), mfd, sfd, i;
 	uint8_t *v = gmemu_mmap(NULL, GIB, PROT_READ | PROT_WRITE, MAP_SHARED,
 				g, 0), *w;
 

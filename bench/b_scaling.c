@@ -13,23 +13,6 @@
 
 #define N 20000
 
-static int new_gmem(uint64_t size)
-{
-	struct kvm_create_guest_memfd c = {
-		.size = size,
-		.flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
-	};
-	int kvm = gmemu_kvm_open(), vm, g;
-
-	vm = gmemu_ioctl(kvm, KVM_CREATE_VM, GMEMU_VM_PKVM);
-	g = gmemu_ioctl(vm, KVM_CREATE_GUEST_MEMFD, &c);
-	if (g < 0) {
-		perror("KVM_CREATE_GUEST_MEMFD");
-		exit(1);
-	}
-	return g;
-}
-
 static void convert(int g, uint64_t off, bool priv)
 {
 	struct kvm_memory_attributes2 a = {
@@ -83,14 +66,14 @@ int main(void)
 
 	bench_open();
 
-	g1 = new_gmem(1ULL << 30);
-	g2 = new_gmem(1ULL << 40);
+	g1 = bench_new_gmem(1ULL << 30);
+	g2 = bench_new_gmem(1ULL << 40);
 	s1g = one_page(g1, 512 * PAGE);
 	s1t = one_page(g2, (1ULL << 40) - 512 * PAGE);
 	bench_report("1-page convert, 1 TiB sparse gmem", s1t,
 		     "  baseline: 1 GiB gmem", s1g, 1.2, "<= 1.2x");
 
-	g3 = new_gmem(1ULL << 32);
+	g3 = bench_new_gmem(1ULL << 32);
 	gmemu_gmem_info(g3, &fresh);
 	e1 = one_page(g3, (1ULL << 31));
 	make_extents(g3, 1000);

@@ -47,6 +47,24 @@ static inline struct stats stats_of(double *v, int n)
 	return s;
 }
 
+/* A gmem of a pKVM-model VM (contents never scrambled), MMAP|INIT_SHARED. */
+static inline int bench_new_gmem(uint64_t size)
+{
+	struct kvm_create_guest_memfd c = {
+		.size = size,
+		.flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
+	};
+	int kvm = gmemu_kvm_open(), vm, g;
+
+	vm = gmemu_ioctl(kvm, KVM_CREATE_VM, GMEMU_VM_PKVM);
+	g = gmemu_ioctl(vm, KVM_CREATE_GUEST_MEMFD, &c);
+	if (g < 0) {
+		perror("KVM_CREATE_GUEST_MEMFD");
+		exit(1);
+	}
+	return g;
+}
+
 static FILE *bench_json;
 
 static inline void bench_open(void)

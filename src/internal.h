@@ -424,6 +424,8 @@ HIDDEN int uaccess_write(void *user_dst, const void *src, size_t len);
 HIDDEN int vm_range_gmems(struct vm *vm, uint64_t gpa, uint64_t len,
 			  bool need_gmem, struct gmem **gs, int *n);
 HIDDEN int vm_lock_gmems(struct gmem **gs, int n);
+HIDDEN int vm_lock_range(struct vm *vm, uint64_t gpa, uint64_t len,
+			 bool need_gmem, struct gmem **gs, int *n);
 HIDDEN void vm_unlock_gmems(struct gmem **gs, int n);
 HIDDEN uint8_t *vm_host_ptr(struct vm *vm, const struct memslot *s,
 			    uint64_t gpa, bool private);

@@ -51,6 +51,19 @@ int vm_range_gmems(struct vm *vm, uint64_t gpa, uint64_t len, bool need_gmem,
 	return 0;
 }
 
+/* The gmems behind [gpa, gpa + len), locked in that order. */
+int vm_lock_range(struct vm *vm, uint64_t gpa, uint64_t len, bool need_gmem,
+		  struct gmem **gs, int *n)
+{
+	int r = vm_range_gmems(vm, gpa, len, need_gmem, gs, n);
+
+	if (!r)
+		r = vm_lock_gmems(gs, *n);
+	if (r)
+		*n = 0;
+	return r;
+}
+
 int vm_lock_gmems(struct gmem **gs, int n)
 {
 	int i, r;
@@ -94,10 +107,7 @@ int vm_populate(struct vm *vm, uint64_t gpa, const void *src, uint64_t len)
 	r = -EINVAL;
 	if (atomic_load(&vm->phase) != PHASE_PRE_LAUNCH)
 		goto out;
-	r = vm_range_gmems(vm, gpa, len, true, gs, &n);
-	if (r)
-		goto out;
-	r = vm_lock_gmems(gs, n);
+	r = vm_lock_range(vm, gpa, len, true, gs, &n);
 	if (r)
 		goto out;
 	/* Everything is checked before anything changes. */

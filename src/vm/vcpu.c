@@ -91,10 +91,7 @@ int vcpu_access(struct vm *vm, uint64_t gpa, void *buf, size_t len,
 					   : exit_mmio(exit, gpa, buf, len, write);
 		goto out;
 	}
-	r = vm_range_gmems(vm, gpa, len, false, gs, &n);
-	if (r)
-		goto out;
-	r = vm_lock_gmems(gs, n);
+	r = vm_lock_range(vm, gpa, len, false, gs, &n);
 	if (r)
 		goto out;
 	for (p = gpa & ~(uint64_t)(PAGE_SIZE - 1); p < end; p += PAGE_SIZE) {
