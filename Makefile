@@ -17,7 +17,7 @@ BASEFLAGS := -std=gnu11 -D_GNU_SOURCE -Iinclude -fPIC -fvisibility=hidden \
 LDLIBS   := -lcrypto -lpthread
 VERSION  := 0.1.0
 
-LIB_SRC  := $(wildcard src/uapi/*.c src/gmem/*.c src/vm/*.c)
+LIB_SRC  := $(wildcard src/uapi/*.c src/gmem/*.c src/vm/*.c src/kvm/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/t_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -64,7 +64,16 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libgmemu.a include/gmemu.h
 
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
-tests: $(TESTS) $(EXAMPLES) $(BUILD)/gmemu $(BUILD)/libgmemu.so
+# Guest programs for the real-guest tests: real-mode code, flat binaries.
+GUESTS := $(patsubst tests/guests/%.S,$(BUILD)/guests/%.bin,$(wildcard tests/guests/*.S))
+
+$(BUILD)/guests/%.bin: tests/guests/%.S
+	@mkdir -p $(dir $@)
+	@echo "  AS      $@"
+	@$(CC) -m32 -c -o $(@:.bin=.o) $<
+	@objcopy -O binary -j .text $(@:.bin=.o) $@
+
+tests: $(TESTS) $(EXAMPLES) $(GUESTS) $(BUILD)/gmemu $(BUILD)/libgmemu.so
 
 check-plain: tests
 	@tests/run.sh $(BUILD) $(TESTS) tests/t_examples.sh

@@ -132,7 +132,7 @@ struct rm_index {
 /* ------------------------------------------------------------------ */
 /* Process-local objects behind fds                                     */
 
-enum obj_type { OBJ_SYSTEM = 1, OBJ_VM, OBJ_GMEM };
+enum obj_type { OBJ_SYSTEM = 1, OBJ_VM, OBJ_GMEM, OBJ_VCPU };
 
 struct object {
 	enum obj_type type;
@@ -181,6 +181,14 @@ struct vm {
 	struct rm_space legacy_space;
 	struct gmem_pool legacy_pool;
 	struct rangemap legacy_attrs;
+	int real_fd; /* the real KVM VM underneath, once a vCPU exists */
+};
+
+/* A real vCPU of the real VM underneath (kvm/host.c). */
+struct vcpu {
+	struct object obj;
+	struct vm *vm; /* with a reference */
+	int real_fd;
 };
 
 /* Registry (uapi/object.c) */
@@ -436,6 +444,15 @@ HIDDEN int vm_finalize(struct vm *vm);
 /* vm/vcpu.c */
 HIDDEN int vcpu_access(struct vm *vm, uint64_t gpa, void *buf, size_t len,
 		       unsigned int flags, struct gmemu_exit *exit);
+
+/* kvm/host.c: real guests on /dev/kvm */
+HIDDEN int kvmhost_fd(void);
+HIDDEN int kvmhost_slot_changed(struct vm *vm, const struct memslot *s,
+				bool del);
+HIDDEN int vcpu_create(struct vm *vm, unsigned long id);
+HIDDEN long vcpu_ioctl(struct vcpu *v, unsigned long req, void *arg);
+HIDDEN void *vcpu_mmap(struct vcpu *v, void *addr, size_t len, int prot,
+		       int flags, off_t offset);
 
 /* uapi/trace.c */
 HIDDEN extern int trace_enabled;

@@ -117,6 +117,16 @@ static long system_ioctl(struct system *sys, unsigned long req, void *arg)
 					     (long)(uintptr_t)arg);
 	case KVM_CREATE_VM:
 		return vm_create(sys, (unsigned long)(uintptr_t)arg);
+	case KVM_GET_VCPU_MMAP_SIZE: {
+		/* the size of the real vCPUs' kvm_run area */
+		int kvm = kvmhost_fd();
+		long r;
+
+		if (kvm < 0)
+			return kvm;
+		r = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, arg);
+		return r < 0 ? -errno : r;
+	}
 	default:
 		return -ENOTTY;
 	}
@@ -251,6 +261,9 @@ int gmemu_ioctl(int fd, unsigned long request, ...)
 	case OBJ_GMEM:
 		r = gmem_ioctl((struct gmem *)obj, request, arg);
 		break;
+	case OBJ_VCPU:
+		r = vcpu_ioctl((struct vcpu *)obj, request, arg);
+		break;
 	default:
 		r = -ENOTTY;
 	}
@@ -271,6 +284,12 @@ void *gmemu_mmap(void *addr, size_t len, int prot, int flags, int fd,
 
 	if (!obj)
 		return mmap(addr, len, prot, flags, fd, offset);
+	if (obj->type == OBJ_VCPU) {
+		/* the real vCPU's kvm_run area */
+		p = vcpu_mmap((struct vcpu *)obj, addr, len, prot, flags, offset);
+		err = p == MAP_FAILED ? -errno : 0;
+		goto out;
+	}
 	if (obj->type != OBJ_GMEM) {
 		err = -ENODEV;
 		goto out;

@@ -46,6 +46,7 @@ static void slot_delete(struct vm *vm, struct memslot *s)
 {
 	struct gmem *g = s->g;
 
+	kvmhost_slot_changed(vm, s, true);
 	*s = vm->slots[--vm->nr_slots];
 	if (g)
 		obj_put(&g->obj);
@@ -144,7 +145,7 @@ int memslot_set(struct vm *vm, const struct kvm_userspace_memory_region2 *r,
 			goto out;
 		}
 		old->flags = r->flags;
-		err = 0;
+		err = kvmhost_slot_changed(vm, old, false);
 		goto out;
 	}
 	for (i = 0; i < vm->nr_slots; i++) {
@@ -180,7 +181,11 @@ int memslot_set(struct vm *vm, const struct kvm_userspace_memory_region2 *r,
 	s->uaddr = r->userspace_addr;
 	s->gmem_offset = (r->flags & KVM_MEM_GUEST_MEMFD) ? r->guest_memfd_offset : 0;
 	s->g = g;
-	err = 0;
+	err = kvmhost_slot_changed(vm, s, false);
+	if (err) {
+		vm->nr_slots--;
+		goto out_put;
+	}
 	goto out;
 out_put:
 	if (g)

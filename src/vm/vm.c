@@ -26,6 +26,8 @@ static void vm_release(struct object *obj)
 	pthread_mutex_unlock(&vm->lock);
 	memslots_release(vm); /* drops the memslots' gmem references */
 	legacy_release(vm);
+	if (vm->real_fd >= 0)
+		close(vm->real_fd);
 	pthread_rwlock_destroy(&vm->slots_lock);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm->gmems);
@@ -81,6 +83,7 @@ int vm_create(struct system *sys, unsigned long type)
 	atomic_store(&vm->phase, PHASE_PRE_LAUNCH);
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_rwlock_init(&vm->slots_lock, NULL);
+	vm->real_fd = -1;
 	r = vm->profile == PROFILE_LEGACY ? legacy_init(vm) : 0;
 	if (!r)
 		r = obj_insert(&vm->obj);
@@ -133,6 +136,8 @@ long vm_ioctl(struct vm *vm, int fd, unsigned long req, void *arg)
 		memset(&r2, 0, sizeof(r2));
 		memcpy(&r2, arg, sizeof(struct kvm_userspace_memory_region));
 		return memslot_set(vm, &r2, false);
+	case KVM_CREATE_VCPU:
+		return vcpu_create(vm, (unsigned long)(uintptr_t)arg);
 	case KVM_SET_MEMORY_ATTRIBUTES:
 		/* per-VM attributes exist only before in-place conversion */
 		if (vm->profile != PROFILE_LEGACY)

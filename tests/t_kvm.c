@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Real guests on /dev/kvm over gmemu memory (skipped where /dev/kvm is
+ * missing or cannot run a real-mode guest): vCPU plumbing, guest and host
+ * sharing bytes in place, conversions while the guest runs, hole punch,
+ * memslots added later, two vCPUs on two threads.
+ */
+#include <linux/falloc.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
+
+#include "harness.h"
+
+#define SHARED (GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)
+#define PRESERVE KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE
+#define CODE_GPA 0x1000
+#define GMEM_GPA 0x20000ULL
+#define NPAGES 16
+
+enum { OP_READ, OP_WRITE, OP_FILL };
+
+struct guest {
+	int vm, gmem, vcpu;
+	struct kvm_run *run;
+	uint8_t *view;
+};
+
+static uint8_t *low_mem; /* plain memslot: code and stack */
+
+static void load_code(void)
+{
+	const char *so = getenv("GMEMU_LIBSO");
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s", so ? so : "build/libgmemu.so");
+	*strrchr(path, '/') = 0;
+	strncat(path, "/guests/memop.bin", sizeof(path) - strlen(path) - 1);
+	f = fopen(path, "rb");
+	if (!f)
+		SKIP("guest program not built");
+	CHECK(fread(low_mem + CODE_GPA, 1, 4096, f) > 0);
+	fclose(f);
+}
+
+static struct kvm_run *vcpu_setup(int vm, int id, int *vcpu_fd)
+{
+	int kvm_size, vcpu;
+	struct kvm_run *run;
+	int sys = open_kvm(NULL);
+
+	kvm_size = gmemu_ioctl(sys, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (kvm_size < 0 && errno == ENODEV)
+		SKIP("no /dev/kvm");
+	CHECK(kvm_size > 0);
+	vcpu = gmemu_ioctl(vm, KVM_CREATE_VCPU, id);
+	if (vcpu < 0 && (errno == ENODEV || errno == EACCES))
+		SKIP("cannot create a real VM");
+	CHECK(vcpu >= 0);
+	run = gmemu_mmap(NULL, (size_t)kvm_size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED, vcpu, 0);
+	CHECK(run != MAP_FAILED);
+	*vcpu_fd = vcpu;
+	return run;
+}
+
+static struct guest setup(unsigned long type, uint64_t gmem_flags)
+{
+	struct guest g;
+	int kvm = open_kvm(NULL);
+	struct kvm_userspace_memory_region2 low = {
+		.slot = 0, .guest_phys_addr = 0, .memory_size = 0x10000,
+	}, mem = {
+		.slot = 1, .flags = KVM_MEM_GUEST_MEMFD,
+		.guest_phys_addr = GMEM_GPA, .memory_size = NPAGES * PAGE,
+	};
+
+	if (access("/dev/kvm", R_OK | W_OK))
+		SKIP("no /dev/kvm");
+	low_mem = mmap(NULL, 0x10000, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	load_code();
+	g.vm = create_vm(kvm, type);
+	g.gmem = create_gmem(g.vm, NPAGES * PAGE, gmem_flags);
+	g.view = map_gmem(g.gmem, NPAGES * PAGE, 0);
+	low.userspace_addr = (uintptr_t)low_mem;
+	mem.userspace_addr = (uintptr_t)g.view;
+	mem.guest_memfd = (uint32_t)g.gmem;
+	CHECK_OK(gmemu_ioctl(g.vm, KVM_SET_USER_MEMORY_REGION2, &low));
+	CHECK_OK(gmemu_ioctl(g.vm, KVM_SET_USER_MEMORY_REGION2, &mem));
+	g.run = vcpu_setup(g.vm, 0, &g.vcpu);
+	return g;
+}
+
+/* One guest operation on byte off of page (gpa = base + page * 4 KiB);
+ * returns the byte the guest reported. */
+static uint8_t guest_op_at(int vcpu, struct kvm_run *run, uint64_t base,
+			   int page, int off, int op, uint8_t val)
+{
+	struct kvm_sregs s;
+	struct kvm_regs r = { .rip = CODE_GPA, .rflags = 2, .rsp = 0xfff0,
+			      .rax = val, .rbx = (uint64_t)off,
+			      .rcx = (uint64_t)op };
+	uint64_t gpa = base + (uint64_t)page * PAGE;
+
+	CHECK_OK(gmemu_ioctl(vcpu, KVM_GET_SREGS, &s));
+	s.cs.base = 0;
+	s.cs.selector = 0;
+	s.ss.base = 0;
+	s.ss.selector = 0;
+	s.ds.selector = (uint16_t)(gpa >> 4);
+	s.ds.base = gpa;
+	CHECK_OK(gmemu_ioctl(vcpu, KVM_SET_SREGS, &s));
+	CHECK_OK(gmemu_ioctl(vcpu, KVM_SET_REGS, &r));
+	if (gmemu_ioctl(vcpu, KVM_RUN, 0))
+		FAIL("KVM_RUN: %s", strerror(errno));
+	if (run->exit_reason != KVM_EXIT_IO)
+		FAIL("exit %u, expected KVM_EXIT_IO", run->exit_reason);
+	CHECK_EQ(run->io.port, 0x11 + op);
+	return *((uint8_t *)run + run->io.data_offset);
+}
+
+static uint8_t guest_op(struct guest *g, int page, int off, int op, uint8_t val)
+{
+	return guest_op_at(g->vcpu, g->run, GMEM_GPA, page, off, op, val);
+}
+
+TEST(vcpu_plumbing)
+{
+	struct guest g = setup(GMEMU_VM_PKVM, SHARED);
+	struct kvm_regs r;
+
+	CHECK_OK(gmemu_ioctl(g.vcpu, KVM_GET_REGS, &r)); /* passes through */
+	g.view[5] = 0x3c;
+	CHECK_EQ(guest_op(&g, 0, 5, OP_READ, 0), 0x3c);
+	CHECK_OK(gmemu_ioctl(g.vcpu, KVM_GET_REGS, &r));
+	CHECK_EQ(r.rax & 0xff, 0x3c);
+	/* the vCPU fd is gmemu's: unknown file operations refused as usual */
+	CHECK_ERR(gmemu_fallocate(g.vcpu, FALLOC_FL_KEEP_SIZE, 0, PAGE), ENODEV);
+}
+
+TEST(guest_and_host_share_bytes_in_place)
+{
+	struct guest g = setup(GMEMU_VM_PKVM, SHARED);
+
+	g.view[3 * PAGE + 7] = 0x71;
+	CHECK_EQ(guest_op(&g, 3, 7, OP_READ, 0), 0x71);
+	guest_op(&g, 4, 9, OP_WRITE, 0x72);
+	CHECK_EQ(g.view[4 * PAGE + 9], 0x72);
+}
+
+TEST(conversions_under_a_running_guest)
+{
+	struct guest g = setup(GMEMU_VM_PKVM, SHARED);
+
+	g.view[2 * PAGE] = 0x5a;
+	CHECK_CONVERT(g.gmem, 2 * PAGE, PAGE, true, PRESERVE);
+	CHECK_SIGBUS_READ(g.view + 2 * PAGE);
+	/* a pKVM-model guest sees the page whatever its attribute */
+	CHECK_EQ(guest_op(&g, 2, 0, OP_READ, 0), 0x5a);
+	guest_op(&g, 2, 0, OP_WRITE, 0x6b);
+	CHECK_SIGBUS_READ(g.view + 2 * PAGE);
+	CHECK_CONVERT(g.gmem, 2 * PAGE, PAGE, false, PRESERVE);
+	CHECK_EQ(g.view[2 * PAGE], 0x6b);
+}
+
+TEST(init_private_and_indexing)
+{
+	struct guest g = setup(GMEMU_VM_PKVM, GUEST_MEMFD_FLAG_MMAP);
+	int t, p;
+
+	for (t = 0; t < 4; t++) {
+		for (p = 0; p < 4; p++)
+			guest_op(&g, p, 0, OP_FILL, (uint8_t)(0x10 + p));
+		CHECK_CONVERT(g.gmem, (uint64_t)t * PAGE, PAGE, false, PRESERVE);
+		for (p = 0; p < 4; p++) {
+			if (p == t)
+				CHECK_EQ(g.view[p * PAGE + PAGE - 1], 0x10 + p);
+			else
+				CHECK_SIGBUS_READ(g.view + p * PAGE);
+		}
+		CHECK_CONVERT(g.gmem, (uint64_t)t * PAGE, PAGE, true, PRESERVE);
+	}
+}
+
+TEST(punched_private_page_reads_zero_to_the_guest)
+{
+	struct guest g = setup(KVM_X86_SW_PROTECTED_VM, SHARED);
+
+	guest_op(&g, 6, 0, OP_FILL, 0x44);
+	CHECK_CONVERT(g.gmem, 6 * PAGE, PAGE, true, PRESERVE);
+	CHECK_EQ(guest_op(&g, 6, 100, OP_READ, 0), 0x44);
+	CHECK_OK(gmemu_fallocate(g.gmem, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+				 6 * PAGE, PAGE));
+	CHECK(is_private(g.gmem, 6 * PAGE));
+	CHECK_EQ(guest_op(&g, 6, 100, OP_READ, 0), 0);
+}
+
+TEST(memslot_added_after_the_vcpu)
+{
+	struct guest g = setup(GMEMU_VM_PKVM, SHARED);
+	int extra = create_gmem(g.vm, 4 * PAGE, SHARED);
+	uint8_t *v = map_gmem(extra, 4 * PAGE, 0);
+	struct kvm_userspace_memory_region2 r = {
+		.slot = 2, .flags = KVM_MEM_GUEST_MEMFD,
+		.guest_phys_addr = 0x60000, .memory_size = 4 * PAGE,
+		.userspace_addr = (uintptr_t)v, .guest_memfd = (uint32_t)extra,
+	};
+
+	CHECK_OK(gmemu_ioctl(g.vm, KVM_SET_USER_MEMORY_REGION2, &r));
+	v[PAGE + 1] = 0x19;
+	CHECK_EQ(guest_op_at(g.vcpu, g.run, 0x60000, 1, 1, OP_READ, 0), 0x19);
+	/* and deleting it reaches the real VM: the access is MMIO now */
+	r.memory_size = 0;
+	CHECK_OK(gmemu_ioctl(g.vm, KVM_SET_USER_MEMORY_REGION2, &r));
+	struct kvm_sregs s;
+	struct kvm_regs regs = { .rip = CODE_GPA, .rflags = 2, .rsp = 0xfff0,
+				 .rbx = 0, .rcx = OP_READ };
+	CHECK_OK(gmemu_ioctl(g.vcpu, KVM_GET_SREGS, &s));
+	s.ds.selector = 0x6000;
+	s.ds.base = 0x60000;
+	CHECK_OK(gmemu_ioctl(g.vcpu, KVM_SET_SREGS, &s));
+	CHECK_OK(gmemu_ioctl(g.vcpu, KVM_SET_REGS, &regs));
+	CHECK_OK(gmemu_ioctl(g.vcpu, KVM_RUN, 0));
+	CHECK_EQ(g.run->exit_reason, KVM_EXIT_MMIO);
+	CHECK_EQ(g.run->mmio.phys_addr, 0x60000);
+}
+
+struct vcpu_thread {
+	struct guest *g;
+	int vcpu, page, rounds, bad;
+	struct kvm_run *run;
+};
+
+static void *vcpu_loop(void *arg)
+{
+	struct vcpu_thread *t = arg;
+	int i;
+
+	for (i = 0; i < t->rounds; i++) {
+		guest_op_at(t->vcpu, t->run, GMEM_GPA, t->page, i % PAGE, OP_WRITE,
+			    (uint8_t)i);
+		if (guest_op_at(t->vcpu, t->run, GMEM_GPA, t->page, i % PAGE,
+				OP_READ, 0) != (uint8_t)i)
+			t->bad++;
+	}
+	return NULL;
+}
+
+TEST(two_vcpus_on_two_threads_while_the_host_converts)
+{
+	struct guest g = setup(GMEMU_VM_PKVM, SHARED);
+	struct vcpu_thread t[2] = {
+		{ .g = &g, .vcpu = g.vcpu, .run = g.run, .page = 1, .rounds = 300 },
+		{ .g = &g, .page = 9, .rounds = 300 },
+	};
+	pthread_t th[2];
+	int i;
+
+	t[1].run = vcpu_setup(g.vm, 1, &t[1].vcpu);
+	for (i = 0; i < 2; i++)
+		CHECK(pthread_create(&th[i], NULL, vcpu_loop, &t[i]) == 0);
+	/* the host converts disjoint ranges meanwhile; the guests' pages,
+	 * private or shared, stay theirs (pKVM model) */
+	for (i = 0; i < 200; i++) {
+		CHECK_CONVERT(g.gmem, 0, 8 * PAGE, i & 1, PRESERVE);
+		CHECK_CONVERT(g.gmem, 8 * PAGE, 8 * PAGE, !(i & 1), PRESERVE);
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	CHECK_EQ(t[0].bad + t[1].bad, 0);
+}
+
+TEST(models_not_mirrored_yet_refuse_vcpus)
+{
+	int kvm = open_kvm(NULL), legacy = open_kvm("legacy");
+
+	CHECK_ERR(gmemu_ioctl(create_vm(kvm, KVM_X86_SNP_VM), KVM_CREATE_VCPU, 0), EOPNOTSUPP);
+	CHECK_ERR(gmemu_ioctl(create_vm(kvm, KVM_X86_TDX_VM), KVM_CREATE_VCPU, 0), EOPNOTSUPP);
+	CHECK_ERR(gmemu_ioctl(create_vm(legacy, KVM_X86_SW_PROTECTED_VM), KVM_CREATE_VCPU, 0),
+		  EOPNOTSUPP);
+}
