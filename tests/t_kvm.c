@@ -75,8 +75,17 @@ static struct guest setup(unsigned long type, uint64_t gmem_flags)
 		.guest_phys_addr = GMEM_GPA, .memory_size = NPAGES * PAGE,
 	};
 
-	if (access("/dev/kvm", R_OK | W_OK))
-		SKIP("no /dev/kvm");
+	{
+		/* a real KVM that can make a VM, or skip */
+		int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), rvm = -1;
+
+		if (fd >= 0 && ioctl(fd, KVM_GET_API_VERSION, 0) == 12)
+			rvm = ioctl(fd, KVM_CREATE_VM, 0);
+		if (rvm < 0)
+			SKIP("no usable /dev/kvm");
+		close(rvm);
+		close(fd);
+	}
 	low_mem = mmap(NULL, 0x10000, PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	load_code();

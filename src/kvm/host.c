@@ -26,7 +26,13 @@ static pthread_once_t kvm_once = PTHREAD_ONCE_INIT;
 
 static void kvm_open_once(void)
 {
-	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd >= 0 && ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+		close(fd); /* something else is at /dev/kvm */
+		fd = -1;
+	}
+	kvm_fd = fd;
 }
 
 /* The host's /dev/kvm, or -ENODEV where there is none. */
