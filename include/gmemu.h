@@ -211,6 +211,16 @@ GMEMU_API int gmemu_vm_measurement(int vm_fd, uint8_t out[32]);
 /* End the launch phase of a VM (once); conversions follow post-launch rules. */
 GMEMU_API int gmemu_vm_finalize(int vm_fd);
 
+/*
+ * Real guests: a guest's hypercall reaches the VMM as KVM_EXIT_HYPERCALL
+ * with the kernel's layout (nr = eax; args[0..2] = ebx, ecx, edx; for
+ * KVM_HC_MAP_GPA_RANGE: gpa, pages, attributes) and run->hypercall.ret
+ * returns in the guest's eax.  Where the CPU's hypercall instruction does
+ * not exit (KVM on PVM, for one), a guest rings this I/O port instead: an
+ * "out" to it, with the registers set as for vmcall.
+ */
+#define GMEMU_HYPERCALL_PORT 0xdd
+
 /* ---- the software vCPU ---- */
 
 #define GMEMU_ACCESS_WRITE (1u << 0)   /* a write (else a read) */

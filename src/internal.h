@@ -189,6 +189,10 @@ struct vcpu {
 	struct object obj;
 	struct vm *vm; /* with a reference */
 	int real_fd;
+	struct kvm_run *run;  /* our own mapping of the real kvm_run */
+	size_t run_size;
+	bool hypercall_pending; /* a doorbell shown as KVM_EXIT_HYPERCALL */
+	uint8_t saved_exit[256]; /* kvm_run's exit union it replaced */
 };
 
 /* Registry (uapi/object.c) */

@@ -289,3 +289,124 @@ TEST(models_not_mirrored_yet_refuse_vcpus)
 	CHECK_ERR(gmemu_ioctl(create_vm(legacy, KVM_X86_SW_PROTECTED_VM), KVM_CREATE_VCPU, 0),
 		  EOPNOTSUPP);
 }
+
+/* A hypercall from the real guest; returns the eax the guest reported. */
+static int guest_hypercall(int vcpu, struct kvm_run *run, uint64_t nr,
+			   uint64_t a0, uint64_t a1, uint64_t a2,
+			   void (*vmm)(struct kvm_run *run, void *ctx), void *ctx)
+{
+	struct kvm_regs r = { .rip = CODE_GPA + 0x40, .rflags = 2,
+			      .rsp = 0xfff0, .rax = nr, .rbx = a0, .rcx = a1,
+			      .rdx = a2 };
+	struct kvm_sregs s;
+
+	CHECK_OK(gmemu_ioctl(vcpu, KVM_GET_SREGS, &s));
+	s.cs.base = 0;
+	s.cs.selector = 0;
+	CHECK_OK(gmemu_ioctl(vcpu, KVM_SET_SREGS, &s));
+	CHECK_OK(gmemu_ioctl(vcpu, KVM_SET_REGS, &r));
+	CHECK_OK(gmemu_ioctl(vcpu, KVM_RUN, 0));
+	CHECK_EQ(run->exit_reason, KVM_EXIT_HYPERCALL);
+	CHECK_EQ(run->hypercall.nr, nr);
+	CHECK_EQ(run->hypercall.args[0], a0);
+	CHECK_EQ(run->hypercall.args[1], a1);
+	CHECK_EQ(run->hypercall.args[2], a2);
+	vmm(run, ctx);
+	CHECK_OK(gmemu_ioctl(vcpu, KVM_RUN, 0));
+	CHECK_EQ(run->exit_reason, KVM_EXIT_IO);
+	CHECK_EQ(run->io.port, 0x14);
+	return *((uint8_t *)run + run->io.data_offset);
+}
+
+static void vmm_ret_55(struct kvm_run *run, void *ctx)
+{
+	(void)ctx;
+	run->hypercall.ret = 0x55;
+}
+
+TEST(hypercall_reaches_the_vmm)
+{
+	struct guest g = setup(GMEMU_VM_PKVM, SHARED);
+
+	CHECK_EQ(guest_hypercall(g.vcpu, g.run, 12, 0x20000, 1, 0x10,
+				 vmm_ret_55, NULL), 0x55);
+	/* and the guest goes on as before */
+	g.view[1] = 0x21;
+	CHECK_EQ(guest_op(&g, 0, 1, OP_READ, 0), 0x21);
+}
+
+#define MAP_GPA_RANGE 12 /* KVM_HC_MAP_GPA_RANGE */
+#define ENCRYPTED (1 << 4)
+
+struct map_ctx {
+	int gmem;
+	uint64_t base;
+};
+
+/* The VMM's handling of KVM_HC_MAP_GPA_RANGE, as on real hardware. */
+static void vmm_map_gpa_range(struct kvm_run *run, void *arg)
+{
+	struct map_ctx *c = arg;
+	uint64_t gpa = run->hypercall.args[0], pages = run->hypercall.args[1];
+	bool priv = run->hypercall.args[2] & ENCRYPTED;
+
+	run->hypercall.ret = (uint64_t)-set_attrs(c->gmem, gpa - c->base,
+						  pages * PAGE, priv, PRESERVE);
+}
+
+/* The kernel test's ranges of a 2 MiB + 4 KiB chunk, converted by the
+ * guest's hypercalls, with pattern hand-offs both ways. */
+TEST(hypercall_driven_conversions_over_a_chunk)
+{
+	enum { CHUNK = 513 };
+	static const struct { int first, pages; } ranges[] = {
+		{ 0, 1 }, { 0, 512 }, { 1, 1 }, { 1, 512 }, { 512, 1 },
+	};
+	struct guest g = setup(GMEMU_VM_PKVM, SHARED);
+	int chunk = create_gmem(g.vm, CHUNK * PAGE, SHARED);
+	uint8_t *v = map_gmem(chunk, CHUNK * PAGE, 0);
+	const uint64_t base = 0x200000;
+	struct kvm_userspace_memory_region2 r = {
+		.slot = 3, .flags = KVM_MEM_GUEST_MEMFD, .guest_phys_addr = base,
+		.memory_size = CHUNK * PAGE, .userspace_addr = (uintptr_t)v,
+		.guest_memfd = (uint32_t)chunk,
+	};
+	struct map_ctx ctx = { chunk, base };
+	size_t i;
+	int p;
+
+	CHECK_OK(gmemu_ioctl(g.vm, KVM_SET_USER_MEMORY_REGION2, &r));
+	for (i = 0; i < ARRAY_SIZE(ranges); i++) {
+		int first = ranges[i].first, end = first + ranges[i].pages;
+
+		memset(v, 0x11, CHUNK * PAGE);
+		CHECK_EQ(guest_op_at(g.vcpu, g.run, base, first, 0, OP_READ, 0), 0x11);
+		/* to private by hypercall; the guest writes it */
+		CHECK_EQ(guest_hypercall(g.vcpu, g.run, MAP_GPA_RANGE,
+					 base + (uint64_t)first * PAGE,
+					 (uint64_t)ranges[i].pages, ENCRYPTED,
+					 vmm_map_gpa_range, &ctx), 0);
+		for (p = first; p < end; p++) {
+			CHECK_SIGBUS_READ(v + (size_t)p * PAGE);
+			guest_op_at(g.vcpu, g.run, base, p, p % PAGE, OP_WRITE, 0x22);
+		}
+		if (first > 0)
+			CHECK_EQ(v[(size_t)(first - 1) * PAGE], 0x11);
+		if (end < CHUNK)
+			CHECK_EQ(v[(size_t)end * PAGE], 0x11);
+		/* back to shared by hypercall: the guest's bytes were preserved */
+		CHECK_EQ(guest_hypercall(g.vcpu, g.run, MAP_GPA_RANGE,
+					 base + (uint64_t)first * PAGE,
+					 (uint64_t)ranges[i].pages, 0,
+					 vmm_map_gpa_range, &ctx), 0);
+		for (p = first; p < end; p++)
+			CHECK_EQ(v[(size_t)p * PAGE + p % PAGE], 0x22);
+		/* host hand-off back to the guest */
+		v[(size_t)first * PAGE + 9] = 0x33;
+		CHECK_EQ(guest_op_at(g.vcpu, g.run, base, first, 9, OP_READ, 0), 0x33);
+	}
+	/* a refused conversion returns its error to the guest */
+	CHECK_OK(gmemu_pin(chunk, 0, PAGE));
+	CHECK_EQ(guest_hypercall(g.vcpu, g.run, MAP_GPA_RANGE, base, 1, ENCRYPTED,
+				 vmm_map_gpa_range, &ctx), EAGAIN);
+}

@@ -12,6 +12,7 @@
  * mirrored yet: KVM_CREATE_VCPU on them is EOPNOTSUPP.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,8 @@ static void vcpu_release(struct object *obj)
 {
 	struct vcpu *v = (struct vcpu *)obj;
 
+	if (v->run)
+		munmap(v->run, v->run_size);
 	close(v->real_fd);
 	obj_put(&v->vm->obj);
 	free(v);
@@ -120,6 +123,20 @@ int vcpu_create(struct vm *vm, unsigned long id)
 	pthread_rwlock_unlock(&vm->slots_lock);
 	if (r)
 		goto err_free;
+	/* our own view of kvm_run, to present exits the real one cannot */
+	r = ioctl(kvmhost_fd(), KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (r <= 0) {
+		r = -ENODEV;
+		goto err_close;
+	}
+	v->run_size = (size_t)r;
+	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      v->real_fd, 0);
+	if (v->run == MAP_FAILED) {
+		v->run = NULL;
+		r = -errno;
+		goto err_close;
+	}
 	/* KVM_CREATE_VCPU descriptors are close-on-exec. */
 	fd = memfd_create("gmemu-vcpu", MFD_CLOEXEC);
 	if (fd < 0) {
@@ -137,17 +154,83 @@ int vcpu_create(struct vm *vm, unsigned long id)
 	}
 	return fd;
 err_close:
+	if (v->run)
+		munmap(v->run, v->run_size);
 	close(v->real_fd);
 err_free:
 	free(v);
 	return r;
 }
 
-/* Everything but KVM_RUN goes to the real vCPU as it is. */
+#define EXIT_UNION_OFFSET offsetof(struct kvm_run, mmio)
+
+/* The guest rang the doorbell: show the VMM a KVM_EXIT_HYPERCALL. */
+static int hypercall_present(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	struct kvm_regs regs;
+
+	if (ioctl(v->real_fd, KVM_GET_REGS, &regs))
+		return -errno;
+	memcpy(v->saved_exit, (uint8_t *)run + EXIT_UNION_OFFSET,
+	       sizeof(v->saved_exit));
+	run->exit_reason = KVM_EXIT_HYPERCALL;
+	memset(&run->hypercall, 0, sizeof(run->hypercall));
+	run->hypercall.nr = regs.rax & 0xffffffffULL;
+	run->hypercall.args[0] = regs.rbx;
+	run->hypercall.args[1] = regs.rcx;
+	run->hypercall.args[2] = regs.rdx;
+	v->hypercall_pending = true;
+	return 0;
+}
+
+/* The VMM answered: its ret goes to the guest's eax, and the real vCPU
+ * sees the port write it stopped for, finished. */
+static int hypercall_complete(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	struct kvm_regs regs;
+	uint64_t ret = run->hypercall.ret;
+
+	v->hypercall_pending = false;
+	if (ioctl(v->real_fd, KVM_GET_REGS, &regs))
+		return -errno;
+	regs.rax = ret;
+	if (ioctl(v->real_fd, KVM_SET_REGS, &regs))
+		return -errno;
+	run->exit_reason = KVM_EXIT_IO;
+	memcpy((uint8_t *)run + EXIT_UNION_OFFSET, v->saved_exit,
+	       sizeof(v->saved_exit));
+	return 0;
+}
+
+static long vcpu_run(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	int r;
+
+	if (v->hypercall_pending) {
+		r = hypercall_complete(v);
+		if (r)
+			return r;
+	}
+	if (ioctl(v->real_fd, KVM_RUN, 0))
+		return -errno;
+	if (run->exit_reason == KVM_EXIT_IO &&
+	    run->io.port == GMEMU_HYPERCALL_PORT &&
+	    run->io.direction == KVM_EXIT_IO_OUT)
+		return hypercall_present(v);
+	return 0;
+}
+
+/* KVM_RUN runs the guest; everything else goes to the real vCPU as is. */
 long vcpu_ioctl(struct vcpu *v, unsigned long req, void *arg)
 {
-	long r = ioctl(v->real_fd, req, arg);
+	long r;
 
+	if (req == KVM_RUN)
+		return vcpu_run(v);
+	r = ioctl(v->real_fd, req, arg);
 	return r < 0 ? -errno : r;
 }
 

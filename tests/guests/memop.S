@@ -5,6 +5,8 @@
  *   %cl = 1: write %al to %ds:%bx, report it on port 0x12
  *   %cl = 2: write %al to the 4 KiB page at %ds:0, report on port 0x13
  * then hlt.  The test sets the registers (and %ds's base) before each run.
+ * At offset 0x40: a hypercall (eax = nr, ebx/ecx/edx = arguments) through
+ * gmemu's doorbell port; the result comes back in eax, reported on 0x14.
  */
 	.code16
 	.text
@@ -27,4 +29,10 @@ _start:
 	cld
 	rep stosb
 	outb	%al, $0x13
+	hlt
+
+	.org	0x40
+hypercall:
+	outb	%al, $0xdd		/* GMEMU_HYPERCALL_PORT */
+	outb	%al, $0x14
 	hlt
