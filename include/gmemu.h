@@ -221,6 +221,15 @@ GMEMU_API int gmemu_vm_finalize(int vm_fd);
  */
 #define GMEMU_HYPERCALL_PORT 0xdd
 
+/*
+ * Real guests of the encrypted models (SNP, TDX) reach a page at its GPA
+ * when it is private and at GPA | (1 << bit) when it is shared, as TDX's
+ * shared bit does; an access with the wrong intent makes KVM_RUN fail
+ * EFAULT with KVM_EXIT_MEMORY_FAULT.  Default bit 47; 12 to 51; before the
+ * VM's first vCPU (EBUSY after).
+ */
+GMEMU_API int gmemu_vm_set_shared_gpa_bit(int vm_fd, unsigned int bit);
+
 /* ---- the software vCPU ---- */
 
 #define GMEMU_ACCESS_WRITE (1u << 0)   /* a write (else a read) */

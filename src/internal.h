@@ -158,6 +158,9 @@ struct memslot {
 	uint64_t uaddr;
 	uint64_t gmem_offset;
 	struct gmem *g;     /* with a reference; NULL for plain memslots */
+	/* real guests of encrypted models: the private range's and the
+	 * shared alias's backing (kvm/host.c) */
+	uint8_t *private_view, *shared_view;
 };
 
 struct vm {
@@ -182,6 +185,7 @@ struct vm {
 	struct gmem_pool legacy_pool;
 	struct rangemap legacy_attrs;
 	int real_fd; /* the real KVM VM underneath, once a vCPU exists */
+	unsigned int shared_bit; /* GPA bit of the shared alias (SNP, TDX) */
 };
 
 /* A real vCPU of the real VM underneath (kvm/host.c). */
@@ -193,6 +197,15 @@ struct vcpu {
 	size_t run_size;
 	bool hypercall_pending; /* a doorbell shown as KVM_EXIT_HYPERCALL */
 	uint8_t saved_exit[256]; /* kvm_run's exit union it replaced */
+	/* a wrong-intent access shown as KVM_EXIT_MEMORY_FAULT, completed
+	 * by the next KVM_RUN once the page has the access's state */
+	bool fault_pending;
+	bool fault_private;
+	uint64_t fault_gpa; /* without the shared bit */
+	uint64_t mmio_addr;
+	uint32_t mmio_len;
+	uint8_t mmio_write;
+	uint8_t mmio_data[8];
 };
 
 /* Registry (uapi/object.c) */
@@ -232,6 +245,8 @@ struct gmem_proc {
 	uint32_t views;     /* first view record */
 	uint32_t nr_views;
 	uint64_t pending_since_ns;
+	uint32_t nr_private_views;    /* a real guest's private ranges */
+	uint32_t pad0;
 	/* revocation protocol (gmem/peers.c) */
 	_Atomic uint32_t wake;        /* futex: the agent's doorbell */
 	_Atomic uint32_t need_resync; /* missed a request: resync all views */
@@ -355,11 +370,17 @@ struct view {
 	int map_flags;       /* extra mmap flags to repeat on remaps */
 	uint32_t rec;        /* shared view record */
 	uint32_t fork_rec;   /* the record cloned for a child being forked */
+	uint64_t maps;       /* the attribute whose pages it maps: 0 for host
+			      * views, PRIVATE for a real guest's private range */
 	struct view *next;   /* g->views list */
 };
 
 HIDDEN void *view_create(struct gmem *g, void *addr, size_t len, int prot,
 			 int flags, off_t offset, int *err);
+HIDDEN void *view_create_kind(struct gmem *g, void *addr, size_t len, int prot,
+			      int flags, off_t offset, uint64_t maps, int *err);
+HIDDEN int views_private_revoke(struct gmem *g, uint64_t first, uint64_t end);
+HIDDEN int views_sync_private(struct gmem *g, uint64_t first, uint64_t end);
 HIDDEN int view_unmap(void *addr, size_t len);
 /* To-private: currently shared pages of [first, end) become SIGBUS in every
  * view of this process.  All or nothing. */
@@ -451,8 +472,9 @@ HIDDEN int vcpu_access(struct vm *vm, uint64_t gpa, void *buf, size_t len,
 
 /* kvm/host.c: real guests on /dev/kvm */
 HIDDEN int kvmhost_fd(void);
-HIDDEN int kvmhost_slot_changed(struct vm *vm, const struct memslot *s,
-				bool del);
+HIDDEN int kvmhost_slot_changed(struct vm *vm, struct memslot *s, bool del);
+HIDDEN bool vm_has_alias(const struct vm *vm);
+HIDDEN int vm_set_shared_bit(struct vm *vm, unsigned int bit);
 HIDDEN int vcpu_create(struct vm *vm, unsigned long id);
 HIDDEN long vcpu_ioctl(struct vcpu *v, unsigned long req, void *arg);
 HIDDEN void *vcpu_mmap(struct vcpu *v, void *addr, size_t len, int prot,

@@ -94,6 +94,19 @@ static int fail(struct gmem *g, struct kvm_memory_attributes2 *a, int err,
 	return err;
 }
 
+/* Slots of processes with private views (a real guest's private ranges). */
+static uint64_t private_view_slots(struct gmem *g)
+{
+	uint64_t mask = 0;
+	int i;
+
+	for (i = 0; i < GMEM_MAX_PROCS; i++)
+		if (i != g->slot && atomic_load(&g->hdr->procs[i].state) != PROC_FREE &&
+		    g->hdr->procs[i].nr_private_views)
+			mask |= 1ULL << i;
+	return mask;
+}
+
 /* A to-private conversion failed after other processes may have revoked:
  * give them back views that match the unchanged attributes. */
 static int fail_restore(struct gmem *g, struct kvm_memory_attributes2 *a,
@@ -183,9 +196,14 @@ int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a)
 		drain_transient(g, first, end);
 		g->hdr->ctr.to_private++;
 	} else {
-		r = views_prepare_grant(g, first, end);
+		r = views_private_revoke(g, first, end);
 		if (r)
 			return fail(g, a, r, a->offset);
+		r = views_prepare_grant(g, first, end);
+		if (r) {
+			views_sync(g, first, end);
+			return fail(g, a, r, a->offset);
+		}
 		if (a->flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO)
 			content_zero(g, first, end);
 		else
@@ -198,9 +216,16 @@ int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a)
 	g->hdr->generation++;
 	crash_point(3);
 	/* Other processes' views reach the pages again before we return; one
-	 * that does not answer resynchronises when it runs. */
-	if (!to_private)
+	 * that does not answer resynchronises when it runs.  After to-private,
+	 * private views (a real guest's) take the pages in. */
+	if (!to_private) {
 		peers_request(g, PEER_SYNC, first, end, 0, NULL, NULL);
+	} else {
+		views_sync_private(g, first, end);
+		if (private_view_slots(g))
+			peers_request(g, PEER_SYNC, first, end,
+				      private_view_slots(g), NULL, NULL);
+	}
 	gmem_unlock(g);
 	return 0;
 }

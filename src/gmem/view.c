@@ -50,7 +50,9 @@ int sigbus_fd(void)
 	return sigbus_memfd;
 }
 
-enum piece_kind { PIECE_SHARED, PIECE_SIGBUS, PIECE_ISOLATED };
+/* what a piece of a view becomes: the memfd, SIGBUS, or SIGBUS in a VMA of
+ * its own (see views_prepare_grant) */
+enum piece_kind { PIECE_MEMFD, PIECE_SIGBUS, PIECE_ISOLATED };
 
 /* Map gmem pages [first, end) of view v (already clipped to it) as kind. */
 static int map_piece(struct view *v, uint64_t first, uint64_t end,
@@ -61,7 +63,7 @@ static int map_piece(struct view *v, uint64_t first, uint64_t end,
 	uint64_t off = first << PAGE_SHIFT;
 	int fd = v->g->fd;
 
-	if (kind != PIECE_SHARED) {
+	if (kind != PIECE_MEMFD) {
 		fd = sigbus_fd();
 		if (kind == PIECE_ISOLATED)
 			off += ISOLATE_SHIFT;
@@ -96,9 +98,12 @@ static uint64_t view_end_page(const struct view *v)
 typedef int (*piece_fn)(struct view *v, uint64_t first, uint64_t end,
 			enum piece_kind kind);
 
-static int for_each_piece(struct gmem *g, uint64_t first, uint64_t end,
-			  uint64_t attr, enum piece_kind kind, piece_fn fn,
-			  size_t limit, size_t *done)
+/* Host views map shared pages; private views (a real guest's private GPA
+ * range) map private ones.  Each walk is over one kind. */
+static int for_each_piece_of(struct gmem *g, bool private_views,
+			     uint64_t first, uint64_t end, uint64_t attr,
+			     enum piece_kind kind, piece_fn fn, size_t limit,
+			     size_t *done)
 {
 	struct view *v;
 	size_t n = 0;
@@ -110,6 +115,8 @@ static int for_each_piece(struct gmem *g, uint64_t first, uint64_t end,
 		uint64_t hi = MIN(end, view_end_page(v));
 		uint64_t p, next;
 
+		if ((v->maps != 0) != private_views)
+			continue;
 		for (p = lo; p < hi; p = next) {
 			uint64_t a = rm_get(&g->space, &g->hdr->attrs, p, &next);
 
@@ -130,6 +137,14 @@ out:
 	return r;
 }
 
+static int for_each_piece(struct gmem *g, uint64_t first, uint64_t end,
+			  uint64_t attr, enum piece_kind kind, piece_fn fn,
+			  size_t limit, size_t *done)
+{
+	return for_each_piece_of(g, false, first, end, attr, kind, fn, limit,
+				 done);
+}
+
 /* To-private: every currently shared page of [first, end) in every view of
  * this process becomes SIGBUS.  All or nothing. */
 int views_revoke(struct gmem *g, uint64_t first, uint64_t end)
@@ -140,7 +155,7 @@ int views_revoke(struct gmem *g, uint64_t first, uint64_t end)
 	r = for_each_piece(g, first, end, 0, PIECE_SIGBUS, map_piece, SIZE_MAX,
 			   &done);
 	if (r)
-		for_each_piece(g, first, end, 0, PIECE_SHARED, map_piece, done,
+		for_each_piece(g, first, end, 0, PIECE_MEMFD, map_piece, done,
 			       NULL);
 	return r;
 }
@@ -175,19 +190,53 @@ void views_cancel_grant(struct gmem *g, uint64_t first, uint64_t end,
 int views_grant(struct gmem *g, uint64_t first, uint64_t end)
 {
 	return for_each_piece(g, first, end, KVM_MEMORY_ATTRIBUTE_PRIVATE,
-			      PIECE_SHARED, map_piece, SIZE_MAX, NULL);
+			      PIECE_MEMFD, map_piece, SIZE_MAX, NULL);
+}
+
+/* Private views: pages leaving the private state stop being reachable
+ * there (to-shared, before the bytes change).  All or nothing. */
+int views_private_revoke(struct gmem *g, uint64_t first, uint64_t end)
+{
+	uint64_t priv = KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	size_t done;
+	int r;
+
+	r = for_each_piece_of(g, true, first, end, priv, PIECE_SIGBUS,
+			      map_piece, SIZE_MAX, &done);
+	if (r)
+		for_each_piece_of(g, true, first, end, priv, PIECE_MEMFD,
+				  map_piece, done, NULL);
+	return r;
 }
 
 /* Make every view of [first, end) match the attributes: what another
- * process's conversion asks of this one. */
+ * process's conversion asks of this one, and what a private view needs
+ * after a to-private conversion.  A piece left behind by a failure stays
+ * SIGBUS, the safe side. */
 int views_sync(struct gmem *g, uint64_t first, uint64_t end)
 {
-	int r = for_each_piece(g, first, end, KVM_MEMORY_ATTRIBUTE_PRIVATE,
-			       PIECE_SIGBUS, map_piece, SIZE_MAX, NULL);
+	uint64_t priv = KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	int r = for_each_piece(g, first, end, priv, PIECE_SIGBUS, map_piece,
+			       SIZE_MAX, NULL);
 
 	if (!r)
-		r = for_each_piece(g, first, end, 0, PIECE_SHARED, map_piece,
+		r = for_each_piece(g, first, end, 0, PIECE_MEMFD, map_piece,
 				   SIZE_MAX, NULL);
+	if (!r)
+		r = views_sync_private(g, first, end);
+	return r;
+}
+
+/* Private views only: they map the private pages of [first, end). */
+int views_sync_private(struct gmem *g, uint64_t first, uint64_t end)
+{
+	uint64_t priv = KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	int r = for_each_piece_of(g, true, first, end, 0, PIECE_SIGBUS,
+				  map_piece, SIZE_MAX, NULL);
+
+	if (!r)
+		r = for_each_piece_of(g, true, first, end, priv, PIECE_MEMFD,
+				      map_piece, SIZE_MAX, NULL);
 	return r;
 }
 
@@ -301,6 +350,12 @@ static void rec_del(struct gmem *g, uint32_t rec)
 void *view_create(struct gmem *g, void *addr, size_t len, int prot, int flags,
 		  off_t offset, int *err)
 {
+	return view_create_kind(g, addr, len, prot, flags, offset, 0, err);
+}
+
+void *view_create_kind(struct gmem *g, void *addr, size_t len, int prot,
+		       int flags, off_t offset, uint64_t maps, int *err)
+{
 	const int keep = MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_POPULATE |
 			 MAP_NORESERVE | MAP_LOCKED | MAP_NONBLOCK;
 	uint64_t first = (uint64_t)offset >> PAGE_SHIFT, p, next;
@@ -338,13 +393,14 @@ void *view_create(struct gmem *g, void *addr, size_t len, int prot, int flags,
 	v->first_page = first;
 	v->prot = prot;
 	v->map_flags = flags & keep & ~(MAP_FIXED | MAP_FIXED_NOREPLACE);
+	v->maps = maps;
 	for (p = first; p < MIN(view_end_page(v), g->npages); p = next) {
 		uint64_t a = rm_get(&g->space, &g->hdr->attrs, p, &next);
 
 		next = MIN(next, view_end_page(v));
-		if (a)
+		if (a != maps)
 			continue;
-		r = map_piece(v, p, MIN(next, g->npages), PIECE_SHARED);
+		r = map_piece(v, p, MIN(next, g->npages), PIECE_MEMFD);
 		if (r)
 			goto err_unmap;
 	}
@@ -359,6 +415,8 @@ void *view_create(struct gmem *g, void *addr, size_t len, int prot, int flags,
 		rec_del(g, v->rec);
 		goto err_unmap;
 	}
+	if (maps)
+		g->hdr->procs[g->slot].nr_private_views++;
 	registry_lock();
 	v->next = g->views;
 	g->views = v;
@@ -422,6 +480,8 @@ static int view_cut(struct gmem *g, struct view **pp, uint8_t *lo, uint8_t *hi)
 		return 0;
 	}
 	rec_del(g, v->rec);
+	if (v->maps)
+		g->hdr->procs[g->slot].nr_private_views--;
 	*pp = v->next;
 	free(v);
 	return 1;

@@ -7,9 +7,14 @@
  * trusted view — and hands out vCPU fds whose KVM_RUN runs the real guest.
  *
  * Models whose guests see every page whatever its attribute (the
- * software-protected and pKVM models) run as they are.  The encrypted
- * models' shared alias and the legacy profile's two backings are not
- * mirrored yet: KVM_CREATE_VCPU on them is EOPNOTSUPP.
+ * software-protected and pKVM models) map the gmem's trusted view.  The
+ * encrypted models (SNP, TDX) map two ranges per guest_memfd memslot: at its
+ * GPA a private view (private pages; shared ones SIGBUS) and at GPA | shared
+ * bit a host-kind view (the reverse), so a wrong-intent access reaches KVM
+ * as an access to a SIGBUS page: an MMIO exit here (no hardware
+ * virtualization), which KVM_RUN turns into KVM_EXIT_MEMORY_FAULT and
+ * completes once the VMM has converted the page.  The legacy profile's two
+ * backings are not mirrored: KVM_CREATE_VCPU there is EOPNOTSUPP.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -43,23 +48,94 @@ int kvmhost_fd(void)
 	return kvm_fd >= 0 ? kvm_fd : -ENODEV;
 }
 
-static int real_region(struct vm *vm, const struct memslot *s, bool del)
+#define ALIAS_SLOT 0x4000 /* real slot id of a memslot's shared alias */
+
+bool vm_has_alias(const struct vm *vm)
+{
+	return vm->model->vm_type == KVM_X86_SNP_VM ||
+	       vm->model->vm_type == KVM_X86_TDX_VM;
+}
+
+static int set_real(struct vm *vm, uint32_t id, uint32_t flags, uint64_t gpa,
+		    uint64_t size, void *uaddr)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = s->id,
-		.flags = s->flags & (KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY),
-		.guest_phys_addr = s->gpa,
-		.memory_size = del ? 0 : s->size,
-		/* in place: the gmem's own bytes, whatever their attribute */
-		.userspace_addr = s->g ? (uintptr_t)(s->g->base + s->gmem_offset)
-				       : s->uaddr,
+		.slot = id, .flags = flags, .guest_phys_addr = gpa,
+		.memory_size = size, .userspace_addr = (uintptr_t)uaddr,
 	};
 
 	return ioctl(vm->real_fd, KVM_SET_USER_MEMORY_REGION, &r) ? -errno : 0;
 }
 
+/* The two views behind an encrypted model's memslot. */
+static int alias_views(struct memslot *s)
+{
+	int err = 0;
+
+	if (!s->private_view)
+		s->private_view = view_create_kind(s->g, NULL, s->size,
+						   PROT_READ | PROT_WRITE,
+						   MAP_SHARED, (off_t)s->gmem_offset,
+						   KVM_MEMORY_ATTRIBUTE_PRIVATE, &err);
+	if (s->private_view == MAP_FAILED) {
+		s->private_view = NULL;
+		return err;
+	}
+	if (!s->shared_view)
+		s->shared_view = view_create_kind(s->g, NULL, s->size,
+						  PROT_READ | PROT_WRITE,
+						  MAP_SHARED, (off_t)s->gmem_offset,
+						  0, &err);
+	if (s->shared_view == MAP_FAILED) {
+		s->shared_view = NULL;
+		return err;
+	}
+	return 0;
+}
+
+static void alias_views_drop(struct memslot *s)
+{
+	if (s->private_view)
+		view_unmap(s->private_view, s->size);
+	if (s->shared_view)
+		view_unmap(s->shared_view, s->size);
+	s->private_view = s->shared_view = NULL;
+}
+
+static int real_region(struct vm *vm, struct memslot *s, bool del)
+{
+	uint32_t flags = s->flags & (KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY);
+	uint64_t size = del ? 0 : s->size;
+	int r;
+
+	if (!s->g)
+		return set_real(vm, s->id, flags, s->gpa, size,
+				(void *)(uintptr_t)s->uaddr);
+	if (!vm_has_alias(vm))
+		/* in place: the gmem's own bytes, whatever their attribute */
+		return set_real(vm, s->id, flags, s->gpa, size,
+				s->g->base + s->gmem_offset);
+	if (del) {
+		set_real(vm, s->id, 0, s->gpa, 0, NULL);
+		set_real(vm, s->id | ALIAS_SLOT, 0,
+			 s->gpa | (1ULL << vm->shared_bit), 0, NULL);
+		alias_views_drop(s);
+		return 0;
+	}
+	if ((s->id & 0xffff) >= ALIAS_SLOT)
+		return -EINVAL;
+	r = alias_views(s);
+	if (!r)
+		r = set_real(vm, s->id, flags, s->gpa, size, s->private_view);
+	if (!r)
+		r = set_real(vm, s->id | ALIAS_SLOT, flags,
+			     s->gpa | (1ULL << vm->shared_bit), size,
+			     s->shared_view);
+	return r;
+}
+
 /* Memslot changes reach the real VM.  Called with slots_lock written. */
-int kvmhost_slot_changed(struct vm *vm, const struct memslot *s, bool del)
+int kvmhost_slot_changed(struct vm *vm, struct memslot *s, bool del)
 {
 	if (vm->real_fd < 0)
 		return 0;
@@ -107,8 +183,7 @@ int vcpu_create(struct vm *vm, unsigned long id)
 	struct vcpu *v;
 	int fd, r;
 
-	if (vm->profile == PROFILE_LEGACY || vm->model->vm_type == KVM_X86_SNP_VM ||
-	    vm->model->vm_type == KVM_X86_TDX_VM)
+	if (vm->profile == PROFILE_LEGACY)
 		return -EOPNOTSUPP;
 	v = calloc(1, sizeof(*v));
 	if (!v)
@@ -204,23 +279,147 @@ static int hypercall_complete(struct vcpu *v)
 	return 0;
 }
 
+/* kvm_run.memory_fault, which older headers do not name */
+struct memory_fault {
+	__u64 flags, gpa, size;
+};
+
+static void fault_present(struct vcpu *v)
+{
+	struct memory_fault *mf =
+		(struct memory_fault *)((uint8_t *)v->run + EXIT_UNION_OFFSET);
+
+	v->run->exit_reason = KVM_EXIT_MEMORY_FAULT;
+	mf->flags = v->fault_private ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0;
+	mf->gpa = v->fault_gpa & ~(uint64_t)(PAGE_SIZE - 1);
+	mf->size = PAGE_SIZE;
+}
+
+/*
+ * Has the faulting page the state the access wants?  Then do the access
+ * against the gmem's bytes and put the MMIO exit back for KVM to finish
+ * (a read returns them, a write has landed): exactly once.  1 when the
+ * page still has the other state.
+ */
+static int fault_try_complete(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	struct memslot *s;
+	struct gmem *g;
+	uint8_t *bytes;
+	int r = 1;
+
+	pthread_rwlock_rdlock(&vm->slots_lock);
+	s = memslot_find(vm, v->fault_gpa);
+	if (!s || !s->g) {
+		r = -EFAULT; /* the memslot went away */
+		goto out;
+	}
+	g = s->g;
+	if (gmem_lock(g)) {
+		r = -EIO;
+		goto out;
+	}
+	if (vm_page_private(vm, s, v->fault_gpa) == v->fault_private) {
+		bytes = g->base + s->gmem_offset + (v->fault_gpa - s->gpa);
+		if (v->mmio_write)
+			memcpy(bytes, v->mmio_data, v->mmio_len);
+		else
+			memcpy(v->mmio_data, bytes, v->mmio_len);
+		v->run->exit_reason = KVM_EXIT_MMIO;
+		v->run->mmio.phys_addr = v->mmio_addr;
+		v->run->mmio.len = v->mmio_len;
+		v->run->mmio.is_write = v->mmio_write;
+		memcpy(v->run->mmio.data, v->mmio_data, sizeof(v->mmio_data));
+		v->fault_pending = false;
+		r = 0;
+	}
+	gmem_unlock(g);
+out:
+	pthread_rwlock_unlock(&vm->slots_lock);
+	return r;
+}
+
+/* An MMIO exit at a gmem page of an encrypted model is a wrong-intent
+ * access (its view there is SIGBUS).  Returns true when it was one. */
+static bool fault_intercept(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	struct vm *vm = v->vm;
+	uint64_t bit = 1ULL << vm->shared_bit, addr = run->mmio.phys_addr;
+	struct memslot *s;
+
+	if (!vm_has_alias(vm) || run->mmio.len > sizeof(v->mmio_data))
+		return false;
+	pthread_rwlock_rdlock(&vm->slots_lock);
+	s = memslot_find(vm, addr & ~bit);
+	pthread_rwlock_unlock(&vm->slots_lock);
+	if (!s || !s->g)
+		return false;
+	v->fault_pending = true;
+	v->fault_private = !(addr & bit);
+	v->fault_gpa = addr & ~bit;
+	v->mmio_addr = addr;
+	v->mmio_len = run->mmio.len;
+	v->mmio_write = run->mmio.is_write;
+	memcpy(v->mmio_data, run->mmio.data, sizeof(v->mmio_data));
+	return true;
+}
+
 static long vcpu_run(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
-	int r;
+	int r, spins;
 
 	if (v->hypercall_pending) {
 		r = hypercall_complete(v);
 		if (r)
 			return r;
 	}
-	if (ioctl(v->real_fd, KVM_RUN, 0))
-		return -errno;
-	if (run->exit_reason == KVM_EXIT_IO &&
-	    run->io.port == GMEMU_HYPERCALL_PORT &&
-	    run->io.direction == KVM_EXIT_IO_OUT)
-		return hypercall_present(v);
-	return 0;
+	for (spins = 0; spins < 1024; spins++) {
+		if (v->fault_pending) {
+			r = fault_try_complete(v);
+			if (r > 0) {
+				/* not converted: the same exit again */
+				fault_present(v);
+				return -EFAULT;
+			}
+			if (r < 0)
+				return r;
+		}
+		if (ioctl(v->real_fd, KVM_RUN, 0))
+			return -errno;
+		if (run->exit_reason == KVM_EXIT_IO &&
+		    run->io.port == GMEMU_HYPERCALL_PORT &&
+		    run->io.direction == KVM_EXIT_IO_OUT)
+			return hypercall_present(v);
+		if (run->exit_reason != KVM_EXIT_MMIO || !fault_intercept(v))
+			return 0;
+		/* a view that lagged behind a conversion: finish it at once */
+		r = fault_try_complete(v);
+		if (r > 0) {
+			fault_present(v);
+			return -EFAULT;
+		}
+		if (r < 0)
+			return r;
+	}
+	return -EAGAIN;
+}
+
+int vm_set_shared_bit(struct vm *vm, unsigned int bit)
+{
+	int r = 0;
+
+	if (bit < PAGE_SHIFT || bit > 51)
+		return -EINVAL;
+	pthread_rwlock_wrlock(&vm->slots_lock);
+	if (vm->real_fd >= 0)
+		r = -EBUSY;
+	else
+		vm->shared_bit = bit;
+	pthread_rwlock_unlock(&vm->slots_lock);
+	return r;
 }
 
 /* KVM_RUN runs the guest; everything else goes to the real vCPU as is. */
@@ -230,6 +429,9 @@ long vcpu_ioctl(struct vcpu *v, unsigned long req, void *arg)
 
 	if (req == KVM_RUN)
 		return vcpu_run(v);
+	/* new registers: the VMM has moved on from a pending exit */
+	if (req == KVM_SET_REGS || req == KVM_SET_SREGS)
+		v->fault_pending = v->hypercall_pending = false;
 	r = ioctl(v->real_fd, req, arg);
 	return r < 0 ? -errno : r;
 }

@@ -545,6 +545,19 @@ int gmemu_gmem_set_revoke_timeout(int gmem_fd, unsigned int ms)
 	return (int)sys_ret(r);
 }
 
+int gmemu_vm_set_shared_gpa_bit(int vm_fd, unsigned int bit)
+{
+	int r = 0;
+	struct vm *vm = vm_get(vm_fd, &r);
+
+	if (vm) {
+		r = vm_set_shared_bit(vm, bit);
+		obj_put(&vm->obj);
+	}
+	trace_ret("vm_set_shared_gpa_bit", r, "%d, %u", vm_fd, bit);
+	return (int)sys_ret(r);
+}
+
 int gmemu_vm_finalize(int vm_fd)
 {
 	int r = 0;

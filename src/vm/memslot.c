@@ -181,6 +181,7 @@ int memslot_set(struct vm *vm, const struct kvm_userspace_memory_region2 *r,
 	s->uaddr = r->userspace_addr;
 	s->gmem_offset = (r->flags & KVM_MEM_GUEST_MEMFD) ? r->guest_memfd_offset : 0;
 	s->g = g;
+	s->private_view = s->shared_view = NULL;
 	err = kvmhost_slot_changed(vm, s, false);
 	if (err) {
 		vm->nr_slots--;

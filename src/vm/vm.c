@@ -84,6 +84,7 @@ int vm_create(struct system *sys, unsigned long type)
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_rwlock_init(&vm->slots_lock, NULL);
 	vm->real_fd = -1;
+	vm->shared_bit = 47;
 	r = vm->profile == PROFILE_LEGACY ? legacy_init(vm) : 0;
 	if (!r)
 		r = obj_insert(&vm->obj);
