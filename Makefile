@@ -97,10 +97,10 @@ check:
 	@$(MAKE) --no-print-directory check-clang
 	@$(MAKE) --no-print-directory check-asan
 
-demo: $(BUILD)/gmemu
+demo: $(BUILD)/gmemu $(GUESTS)
 	$(BUILD)/gmemu demo
 
-bench: $(BENCHES)
+bench: $(BENCHES) $(GUESTS)
 	@mkdir -p bench/results
 	@: > bench/results/latest.jsonl
 	@set -e; for b in $(BENCHES); do echo; echo "== $$(basename $$b)"; $$b; done

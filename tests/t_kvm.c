@@ -245,27 +245,50 @@ struct vcpu_thread {
 	struct kvm_run *run;
 };
 
+static void vmm_map_gpa_range(struct kvm_run *run, void *arg);
+static int guest_hypercall(int vcpu, struct kvm_run *run, uint64_t nr,
+			   uint64_t a0, uint64_t a1, uint64_t a2,
+			   void (*vmm)(struct kvm_run *run, void *ctx), void *ctx);
+
+struct map_ctx {
+	int gmem;
+	uint64_t base;
+};
+
+#define MAP_GPA_RANGE 12 /* KVM_HC_MAP_GPA_RANGE */
+#define ENCRYPTED (1 << 4)
+
+/* Each vCPU converts its own pages by hypercall (its thread is its VMM
+ * loop), writes them privately, shares them back, and checks the host
+ * sees its bytes. */
 static void *vcpu_loop(void *arg)
 {
 	struct vcpu_thread *t = arg;
+	struct map_ctx ctx = { t->g->gmem, GMEM_GPA };
+	uint64_t gpa = GMEM_GPA + (uint64_t)t->page * PAGE;
 	int i;
 
 	for (i = 0; i < t->rounds; i++) {
+		if (guest_hypercall(t->vcpu, t->run, MAP_GPA_RANGE, gpa, 2,
+				    ENCRYPTED, vmm_map_gpa_range, &ctx))
+			t->bad++;
 		guest_op_at(t->vcpu, t->run, GMEM_GPA, t->page, i % PAGE, OP_WRITE,
 			    (uint8_t)i);
-		if (guest_op_at(t->vcpu, t->run, GMEM_GPA, t->page, i % PAGE,
-				OP_READ, 0) != (uint8_t)i)
+		if (guest_hypercall(t->vcpu, t->run, MAP_GPA_RANGE, gpa, 2, 0,
+				    vmm_map_gpa_range, &ctx))
+			t->bad++;
+		if (t->g->view[(size_t)t->page * PAGE + (size_t)(i % PAGE)] != (uint8_t)i)
 			t->bad++;
 	}
 	return NULL;
 }
 
-TEST(two_vcpus_on_two_threads_while_the_host_converts)
+TEST(two_vcpus_on_two_threads_converting_disjoint_ranges)
 {
 	struct guest g = setup(GMEMU_VM_PKVM, SHARED);
 	struct vcpu_thread t[2] = {
-		{ .g = &g, .vcpu = g.vcpu, .run = g.run, .page = 1, .rounds = 300 },
-		{ .g = &g, .page = 9, .rounds = 300 },
+		{ .g = &g, .vcpu = g.vcpu, .run = g.run, .page = 2, .rounds = 100 },
+		{ .g = &g, .page = 10, .rounds = 100 },
 	};
 	pthread_t th[2];
 	int i;
@@ -273,15 +296,28 @@ TEST(two_vcpus_on_two_threads_while_the_host_converts)
 	t[1].run = vcpu_setup(g.vm, 1, &t[1].vcpu);
 	for (i = 0; i < 2; i++)
 		CHECK(pthread_create(&th[i], NULL, vcpu_loop, &t[i]) == 0);
-	/* the host converts disjoint ranges meanwhile; the guests' pages,
-	 * private or shared, stay theirs (pKVM model) */
-	for (i = 0; i < 200; i++) {
-		CHECK_CONVERT(g.gmem, 0, 8 * PAGE, i & 1, PRESERVE);
-		CHECK_CONVERT(g.gmem, 8 * PAGE, 8 * PAGE, !(i & 1), PRESERVE);
-	}
 	for (i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
 	CHECK_EQ(t[0].bad + t[1].bad, 0);
+	CHECK(!is_private(g.gmem, 2 * PAGE));
+	CHECK(!is_private(g.gmem, 10 * PAGE));
+}
+
+TEST(conversion_before_allocation_both_ways)
+{
+	struct guest g = setup(GMEMU_VM_PKVM, SHARED);
+	struct guest p = setup(GMEMU_VM_PKVM, GUEST_MEMFD_FLAG_MMAP);
+
+	/* never used, made private: the guest reads zero, then writes */
+	CHECK_CONVERT(g.gmem, 7 * PAGE, PAGE, true, 0);
+	CHECK_EQ(guest_op(&g, 7, 3, OP_READ, 0), 0);
+	guest_op(&g, 7, 3, OP_WRITE, 0x27);
+	CHECK_SIGBUS_READ(g.view + 7 * PAGE);
+	/* private from creation, made shared before use: zero to the host */
+	CHECK_CONVERT(p.gmem, 8 * PAGE, PAGE, false, 0);
+	CHECK_EQ(p.view[8 * PAGE + 3], 0);
+	guest_op(&p, 8, 3, OP_WRITE, 0x28);
+	CHECK_EQ(p.view[8 * PAGE + 3], 0x28);
 }
 
 TEST(legacy_profile_refuses_vcpus)
@@ -336,14 +372,6 @@ TEST(hypercall_reaches_the_vmm)
 	g.view[1] = 0x21;
 	CHECK_EQ(guest_op(&g, 0, 1, OP_READ, 0), 0x21);
 }
-
-#define MAP_GPA_RANGE 12 /* KVM_HC_MAP_GPA_RANGE */
-#define ENCRYPTED (1 << 4)
-
-struct map_ctx {
-	int gmem;
-	uint64_t base;
-};
 
 /* The VMM's handling of KVM_HC_MAP_GPA_RANGE, as on real hardware. */
 static void vmm_map_gpa_range(struct kvm_run *run, void *arg)

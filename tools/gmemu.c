@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -377,9 +378,166 @@ out:
 	gmemu_close(vm);
 }
 
+/* ---- the same, with a real guest on /dev/kvm ---- */
+
+#define REAL_CODE 0x1000
+#define REAL_GMEM 0x20000ULL
+#define REAL_SHARED_BIT 24
+
+struct real_guest {
+	int vm, gmem, vcpu;
+	struct kvm_run *run;
+	uint8_t *view, *low;
+};
+
+static bool load_guest_code(uint8_t *low)
+{
+	char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+	FILE *f;
+	bool ok;
+
+	if (n <= 0)
+		return false;
+	path[n] = 0;
+	*strrchr(path, '/') = 0;
+	strcat(path, "/guests/memop.bin");
+	f = fopen(path, "rb");
+	if (!f)
+		return false;
+	ok = fread(low + REAL_CODE, 1, 4096, f) > 0;
+	fclose(f);
+	return ok;
+}
+
+/* One read by the real guest of the byte at gpa: 0 and *out, or -errno
+ * with the exit left in run. */
+static int real_read(struct real_guest *g, uint64_t gpa, uint8_t *out)
+{
+	struct kvm_sregs s;
+	struct kvm_regs r = { .rip = REAL_CODE, .rflags = 2, .rsp = 0xfff0 };
+
+	gmemu_ioctl(g->vcpu, KVM_GET_SREGS, &s);
+	s.cs.base = s.ss.base = 0;
+	s.cs.selector = s.ss.selector = 0;
+	s.ds.selector = (uint16_t)(gpa >> 4);
+	s.ds.base = gpa;
+	gmemu_ioctl(g->vcpu, KVM_SET_SREGS, &s);
+	gmemu_ioctl(g->vcpu, KVM_SET_REGS, &r);
+	if (gmemu_ioctl(g->vcpu, KVM_RUN, 0))
+		return -errno;
+	*out = *((uint8_t *)g->run + g->run->io.data_offset);
+	return 0;
+}
+
+static bool real_guest_setup(int kvm, const struct vm_type_name *t,
+			     struct real_guest *g)
+{
+	struct kvm_create_guest_memfd c = {
+		.size = DEMO_PAGES * PAGE,
+		.flags = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED,
+	};
+	struct kvm_userspace_memory_region2 low = { .slot = 0, .memory_size = 0x10000 },
+		mem = { .slot = 1, .flags = KVM_MEM_GUEST_MEMFD,
+			.guest_phys_addr = REAL_GMEM, .memory_size = DEMO_PAGES * PAGE };
+	int size = gmemu_ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+
+	if (size <= 0)
+		return false;
+	g->low = mmap(NULL, 0x10000, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (g->low == MAP_FAILED || !load_guest_code(g->low))
+		return false;
+	g->vm = gmemu_ioctl(kvm, KVM_CREATE_VM, t->type);
+	gmemu_vm_set_shared_gpa_bit(g->vm, REAL_SHARED_BIT);
+	g->gmem = gmemu_ioctl(g->vm, KVM_CREATE_GUEST_MEMFD, &c);
+	g->view = gmemu_mmap(NULL, DEMO_PAGES * PAGE, PROT_READ | PROT_WRITE,
+			     MAP_SHARED, g->gmem, 0);
+	low.userspace_addr = (uintptr_t)g->low;
+	mem.userspace_addr = (uintptr_t)g->view;
+	mem.guest_memfd = (uint32_t)g->gmem;
+	if (g->gmem < 0 || g->view == MAP_FAILED ||
+	    gmemu_ioctl(g->vm, KVM_SET_USER_MEMORY_REGION2, &low) ||
+	    gmemu_ioctl(g->vm, KVM_SET_USER_MEMORY_REGION2, &mem))
+		return false;
+	g->vcpu = gmemu_ioctl(g->vm, KVM_CREATE_VCPU, 0);
+	if (g->vcpu < 0)
+		return false;
+	g->run = gmemu_mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
+			    MAP_SHARED, g->vcpu, 0);
+	return g->run != MAP_FAILED;
+}
+
+static void demo_real_guest(int kvm, const struct vm_type_name *t)
+{
+	struct real_guest g;
+	bool alias = t->type == KVM_X86_SNP_VM || t->type == KVM_X86_TDX_VM;
+	uint64_t page = REAL_GMEM + 2 * PAGE;
+	uint8_t b = 0;
+	double t0;
+
+	if (!real_guest_setup(kvm, t, &g)) {
+		printf("  real guest: could not start one here\n");
+		return;
+	}
+	printf("  -- the same with a real guest (KVM_RUN on /dev/kvm):\n");
+	g.view[2 * PAGE] = 'G';
+	t0 = now_us();
+	real_read(&g, alias ? page | (1ULL << REAL_SHARED_BIT) : page, &b);
+	printf("  real guest reads shared page 2%s: '%c' (%.1f us)\n",
+	       alias ? " at its shared alias" : "", b, now_us() - t0);
+	t0 = now_us();
+	if (alias) {
+		int r = real_read(&g, page, &b);
+		uint64_t *mf = (uint64_t *)&g.run->mmio;
+
+		printf("  real guest reads it at its private GPA: KVM_RUN -1/%s, "
+		       "exit %s (flags %s, gpa %#llx, size %#llx)\n",
+		       r == -EFAULT ? "EFAULT" : strerror(-r),
+		       g.run->exit_reason == KVM_EXIT_MEMORY_FAULT ? "KVM_EXIT_MEMORY_FAULT" : "?",
+		       mf[0] ? "PRIVATE" : "0", (unsigned long long)mf[1],
+		       (unsigned long long)mf[2]);
+		if (convert(g.gmem, 2 * PAGE, PAGE, true, PRESERVE))
+			goto out;
+		if (gmemu_ioctl(g.vcpu, KVM_RUN, 0))
+			goto out;
+		b = *((uint8_t *)g.run + g.run->io.data_offset);
+		printf("  VMM converts page 2 to private (PRESERVE) and runs again: "
+		       "the access completes with '%c' (%.1f us in all)\n", b,
+		       now_us() - t0);
+	} else {
+		if (convert(g.gmem, 2 * PAGE, PAGE, true, PRESERVE))
+			goto out;
+		real_read(&g, page, &b);
+		printf("  page 2 -> private; the real guest still reads '%c' at its "
+		       "GPA (this model's guest sees every page) (%.1f us)\n", b,
+		       now_us() - t0);
+	}
+	step(g.gmem, "the real guest's gmem", now_us());
+out:
+	gmemu_close(g.vcpu);
+	gmemu_munmap(g.view, DEMO_PAGES * PAGE);
+	gmemu_close(g.gmem);
+	gmemu_close(g.vm);
+}
+
+static bool real_kvm_usable(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm = -1;
+
+	if (fd >= 0 && ioctl(fd, KVM_GET_API_VERSION, 0) == KVM_API_VERSION)
+		vm = ioctl(fd, KVM_CREATE_VM, 0);
+	if (vm >= 0)
+		close(vm);
+	if (fd >= 0)
+		close(fd);
+	return vm >= 0;
+}
+
 static int cmd_demo(void)
 {
 	const char *abi = getenv("GMEMU_ABI");
+	bool real;
 	int kvm;
 	size_t t;
 
@@ -396,8 +554,15 @@ static int cmd_demo(void)
 	       getenv("GMEMU_ABI") ? getenv("GMEMU_ABI") : "contentmodes");
 	printf("Each step: what happened, its time, and the gmem's attribute map,\n"
 	       "one character per page: P private, S shared, lower case = never used.\n");
-	for (t = 1; t < sizeof(vm_types) / sizeof(vm_types[0]); t++)
+	real = real_kvm_usable();
+	printf("Real guests: %s.\n", real ? "/dev/kvm works here: each model also runs "
+					   "a real-mode guest over the same kind of gmem"
+					 : "no usable /dev/kvm here: software vCPU only");
+	for (t = 1; t < sizeof(vm_types) / sizeof(vm_types[0]); t++) {
 		demo_model(kvm, &vm_types[t]);
+		if (real)
+			demo_real_guest(kvm, &vm_types[t]);
+	}
 	gmemu_close(kvm);
 	return 0;
 }
