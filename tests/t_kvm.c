@@ -105,16 +105,13 @@ static struct guest setup(unsigned long type, uint64_t gmem_flags)
 	return g;
 }
 
-/* One guest operation on byte off of page (gpa = base + page * 4 KiB);
- * returns the byte the guest reported. */
-static uint8_t guest_op_at(int vcpu, struct kvm_run *run, uint64_t base,
-			   int page, int off, int op, uint8_t val)
+/* Run the guest's operation on the page at gpa; returns KVM_RUN's result
+ * (0 or -errno), leaving the exit in run. */
+static int guest_start(int vcpu, uint64_t gpa, int off, int op, uint8_t val)
 {
 	struct kvm_sregs s;
 	struct kvm_regs r = { .rip = CODE_GPA, .rflags = 2, .rsp = 0xfff0,
-			      .rax = val, .rbx = (uint64_t)off,
-			      .rcx = (uint64_t)op };
-	uint64_t gpa = base + (uint64_t)page * PAGE;
+			      .rax = val, .rbx = (uint64_t)off, .rcx = (uint64_t)op };
 
 	CHECK_OK(gmemu_ioctl(vcpu, KVM_GET_SREGS, &s));
 	s.cs.base = 0;
@@ -125,8 +122,18 @@ static uint8_t guest_op_at(int vcpu, struct kvm_run *run, uint64_t base,
 	s.ds.base = gpa;
 	CHECK_OK(gmemu_ioctl(vcpu, KVM_SET_SREGS, &s));
 	CHECK_OK(gmemu_ioctl(vcpu, KVM_SET_REGS, &r));
-	if (gmemu_ioctl(vcpu, KVM_RUN, 0))
-		FAIL("KVM_RUN: %s", strerror(errno));
+	return gmemu_ioctl(vcpu, KVM_RUN, 0) ? -errno : 0;
+}
+
+/* One guest operation on byte off of page (gpa = base + page * 4 KiB);
+ * returns the byte the guest reported. */
+static uint8_t guest_op_at(int vcpu, struct kvm_run *run, uint64_t base,
+			   int page, int off, int op, uint8_t val)
+{
+	int r = guest_start(vcpu, base + (uint64_t)page * PAGE, off, op, val);
+
+	if (r)
+		FAIL("KVM_RUN: %s", strerror(-r));
 	if (run->exit_reason != KVM_EXIT_IO)
 		FAIL("exit %u, expected KVM_EXIT_IO", run->exit_reason);
 	CHECK_EQ(run->io.port, 0x11 + op);
@@ -439,26 +446,6 @@ TEST(hypercall_driven_conversions_over_a_chunk)
 	CHECK_OK(gmemu_pin(chunk, 0, PAGE));
 	CHECK_EQ(guest_hypercall(g.vcpu, g.run, MAP_GPA_RANGE, base, 1, ENCRYPTED,
 				 vmm_map_gpa_range, &ctx), EAGAIN);
-}
-
-/* Run the guest's operation on the page at gpa; returns KVM_RUN's result
- * (0 or -errno), leaving the exit in run. */
-static int guest_start(int vcpu, uint64_t gpa, int off, int op, uint8_t val)
-{
-	struct kvm_sregs s;
-	struct kvm_regs r = { .rip = CODE_GPA, .rflags = 2, .rsp = 0xfff0,
-			      .rax = val, .rbx = (uint64_t)off, .rcx = (uint64_t)op };
-
-	CHECK_OK(gmemu_ioctl(vcpu, KVM_GET_SREGS, &s));
-	s.cs.base = 0;
-	s.cs.selector = 0;
-	s.ss.base = 0;
-	s.ss.selector = 0;
-	s.ds.selector = (uint16_t)(gpa >> 4);
-	s.ds.base = gpa;
-	CHECK_OK(gmemu_ioctl(vcpu, KVM_SET_SREGS, &s));
-	CHECK_OK(gmemu_ioctl(vcpu, KVM_SET_REGS, &r));
-	return gmemu_ioctl(vcpu, KVM_RUN, 0) ? -errno : 0;
 }
 
 struct fault {

@@ -376,11 +376,13 @@ static long vcpu_run(struct vcpu *v)
 		if (r)
 			return r;
 	}
+	/* Bounded: a view that keeps lagging cannot spin us forever. */
 	for (spins = 0; spins < 1024; spins++) {
 		if (v->fault_pending) {
+			/* a pending access, or one a lagging view stopped:
+			 * completed if the page has its state, else the exit */
 			r = fault_try_complete(v);
 			if (r > 0) {
-				/* not converted: the same exit again */
 				fault_present(v);
 				return -EFAULT;
 			}
@@ -395,14 +397,6 @@ static long vcpu_run(struct vcpu *v)
 			return hypercall_present(v);
 		if (run->exit_reason != KVM_EXIT_MMIO || !fault_intercept(v))
 			return 0;
-		/* a view that lagged behind a conversion: finish it at once */
-		r = fault_try_complete(v);
-		if (r > 0) {
-			fault_present(v);
-			return -EFAULT;
-		}
-		if (r < 0)
-			return r;
 	}
 	return -EAGAIN;
 }
