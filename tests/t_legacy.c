@@ -65,21 +65,32 @@ TEST(in_place_profiles_have_no_vm_attributes)
 	CHECK_EQ(set_vm_attrs(vm, 0, PAGE, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0), -ENOTTY);
 }
 
-TEST(two_backings_nothing_in_place)
+/* A legacy VM with one guest_memfd memslot of 4 pages at BASE: private
+ * bytes in the gmem, shared bytes in *shared (its userspace_addr). */
+static int two_backing_vm(unsigned long type, uint8_t **shared)
 {
-	int kvm = open_kvm("legacy"), vm = create_vm(kvm, KVM_X86_SW_PROTECTED_VM);
+	int kvm = open_kvm("legacy"), vm = create_vm(kvm, type);
 	int g = create_gmem(vm, 4 * PAGE, 0);
-	uint8_t *shared = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE,
-			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	struct kvm_userspace_memory_region2 r = {
 		.slot = 0, .flags = KVM_MEM_GUEST_MEMFD, .guest_phys_addr = BASE,
-		.memory_size = 4 * PAGE, .userspace_addr = (uintptr_t)shared,
-		.guest_memfd = (uint32_t)g,
+		.memory_size = 4 * PAGE, .guest_memfd = (uint32_t)g,
 	};
+
+	*shared = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CHECK(*shared != MAP_FAILED);
+	r.userspace_addr = (uintptr_t)*shared;
+	CHECK_OK(gmemu_ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &r));
+	return vm;
+}
+
+TEST(two_backings_nothing_in_place)
+{
+	uint8_t *shared;
+	int vm = two_backing_vm(KVM_X86_SW_PROTECTED_VM, &shared);
 	struct gmemu_exit ex;
 	uint8_t b;
 
-	CHECK_OK(gmemu_ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &r));
 	/* GPAs start shared: the guest's shared accesses use userspace_addr */
 	shared[PAGE] = 0x5a;
 	CHECK_OK(gmemu_guest_access(vm, BASE + PAGE, &b, 1, 0, &ex));
@@ -126,19 +137,11 @@ TEST(private_gpa_without_gmem_exits_both_ways)
 
 TEST(legacy_populate_into_gmem)
 {
-	int kvm = open_kvm("legacy"), vm = create_vm(kvm, KVM_X86_SNP_VM);
-	int g = create_gmem(vm, 4 * PAGE, 0);
-	uint8_t *shared = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE,
-			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	struct kvm_userspace_memory_region2 r = {
-		.slot = 0, .flags = KVM_MEM_GUEST_MEMFD, .guest_phys_addr = BASE,
-		.memory_size = 4 * PAGE, .userspace_addr = (uintptr_t)shared,
-		.guest_memfd = (uint32_t)g,
-	};
+	uint8_t *shared;
+	int vm = two_backing_vm(KVM_X86_SNP_VM, &shared);
 	struct gmemu_exit ex;
 	uint8_t b;
 
-	CHECK_OK(gmemu_ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &r));
 	memset(shared, 0x6b, PAGE); /* the image, in the shared backing */
 	CHECK_ERR(gmemu_vm_populate(vm, BASE, shared, PAGE), EINVAL); /* shared GPA */
 	CHECK_EQ(set_vm_attrs(vm, BASE, PAGE, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0), 0);
