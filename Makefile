@@ -1,82 +1,111 @@
 # gmemu -- plain GNU make.
 #   make            build/libgmemu.a, build/libgmemu.so, build/gmemu
-#   make check      every test, then again built with ASan+UBSan
-#   make demo       the main job: a conversion scenario, step by step
+#   make check      every test (plain, clang build, ASan+UBSan)
+#   make demo       the main job: a confidential VM's memory, step by step
 #   make bench      benchmarks (ratios against baselines of the same run)
-#   make install PREFIX=/usr/local
+#   make install    PREFIX=/usr/local [LIBDIR=...] [DESTDIR=...]
+#   make uninstall
 
 CC       ?= cc
 PREFIX   ?= /usr/local
+LIBDIR   ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR   ?= $(PREFIX)/bin
 BUILD    ?= build
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
             -Wstrict-prototypes -Wpointer-arith -Wno-missing-field-initializers
+# the version is defined once, in the public header
+vpart = $(shell sed -n 's/^\#define GMEMU_VERSION_$(1) \([0-9]*\)/\1/p' include/gmemu.h)
+VERSION  := $(call vpart,MAJOR).$(call vpart,MINOR).$(call vpart,PATCH)
+SOMAJOR  := 0
 BASEFLAGS := -std=gnu11 -D_GNU_SOURCE -Iinclude -fPIC -fvisibility=hidden \
              $(WARN) $(SANFLAGS)
-LDLIBS   := -lcrypto -lpthread
-VERSION  := 0.1.0
+DEPFLAGS  = -MMD -MP
+LDLIBS   := -lcrypto -lpthread -ldl
 
-LIB_SRC  := $(wildcard src/uapi/*.c src/gmem/*.c src/vm/*.c src/kvm/*.c)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_SRC  := $(wildcard src/base/*.c src/model/*.c src/gmem/*.c src/vcpu/*.c \
+                       src/vm/*.c src/uapi/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# the same, built for tests: test hooks in, symbols left global
+TLIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/tobj/%.o)
 TEST_SRC := $(wildcard tests/t_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/b_*.c)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-HEADERS  := include/gmemu.h src/internal.h
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+GUESTS   := $(patsubst tests/guests/%.S,$(BUILD)/guests/%.bin,$(wildcard tests/guests/*.S))
 
-.PHONY: all check check-plain check-asan check-clang demo bench install clean tests
+.PHONY: all check check-plain check-asan check-clang demo bench install \
+        uninstall clean tests
 
-all: $(BUILD)/libgmemu.a $(BUILD)/libgmemu.so $(BUILD)/gmemu
+all: $(BUILD)/libgmemu.a $(BUILD)/libgmemu.so.$(SOMAJOR) $(BUILD)/libgmemu.so \
+     $(BUILD)/gmemu
 
-$(BUILD)/%.o: %.c $(HEADERS)
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	@$(CC) $(BASEFLAGS) $(CFLAGS) -c $< -o $@
+	@$(CC) $(BASEFLAGS) $(DEPFLAGS) $(CFLAGS) -c $< -o $@
 
+$(BUILD)/tobj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(CC) $(BASEFLAGS) $(DEPFLAGS) -DGMEMU_TESTING $(CFLAGS) -c $< -o $@
+
+# One relocatable object whose hidden symbols are made local: the archive
+# defines no global symbol outside the gmemu_ prefix.
 $(BUILD)/libgmemu.a: $(LIB_OBJ)
-	@rm -f $@
 	@echo "  AR      $@"
+	@ld -r -o $(BUILD)/gmemu-all.o $(LIB_OBJ)
+	@objcopy --localize-hidden $(BUILD)/gmemu-all.o
+	@rm -f $@
+	@ar rcs $@ $(BUILD)/gmemu-all.o
+
+$(BUILD)/libgmemu-internal.a: $(TLIB_OBJ)
+	@rm -f $@
 	@ar rcs $@ $^
 
-$(BUILD)/libgmemu.so: $(LIB_OBJ)
+$(BUILD)/libgmemu.so.$(SOMAJOR): $(LIB_OBJ) src/libgmemu.map
 	@echo "  LD      $@"
-	@$(CC) -shared -Wl,-soname,libgmemu.so.0 $(SANFLAGS) -o $@ $^ $(LDLIBS)
+	@$(CC) -shared -Wl,-soname,libgmemu.so.$(SOMAJOR) \
+	  -Wl,--version-script=src/libgmemu.map $(SANFLAGS) -o $@ $(LIB_OBJ) $(LDLIBS)
 
-$(BUILD)/gmemu: tools/gmemu.c $(BUILD)/libgmemu.a $(HEADERS)
+$(BUILD)/libgmemu.so: $(BUILD)/libgmemu.so.$(SOMAJOR)
+	@ln -sf libgmemu.so.$(SOMAJOR) $@
+
+$(BUILD)/gmemu: tools/gmemu.c $(BUILD)/libgmemu.a
 	@echo "  CC      $@"
-	@$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS)
+	@$(CC) $(BASEFLAGS) $(DEPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/harness.h tests/whitebox.h $(BUILD)/libgmemu.a $(HEADERS)
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libgmemu-internal.a
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	@$(CC) $(BASEFLAGS) -Isrc $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS)
+	@$(CC) $(BASEFLAGS) $(DEPFLAGS) -DGMEMU_TESTING -Isrc $(CFLAGS) -o $@ $< \
+	  $(BUILD)/libgmemu-internal.a $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c bench/bench.h $(BUILD)/libgmemu.a $(HEADERS)
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libgmemu-internal.a
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	@$(CC) $(BASEFLAGS) -Isrc $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS) -lm
+	@$(CC) $(BASEFLAGS) $(DEPFLAGS) -DGMEMU_TESTING -Isrc $(CFLAGS) -o $@ $< \
+	  $(BUILD)/libgmemu-internal.a $(LDLIBS) -lm
 
-$(BUILD)/examples/%: examples/%.c $(BUILD)/libgmemu.a include/gmemu.h
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libgmemu.a
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	@$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS)
+	@$(CC) $(BASEFLAGS) $(DEPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS)
 
-EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
-
-# Guest programs for the real-guest tests: real-mode code, flat binaries.
-GUESTS := $(patsubst tests/guests/%.S,$(BUILD)/guests/%.bin,$(wildcard tests/guests/*.S))
-
+# Guest programs for the real-guest tests: flat binaries.
 $(BUILD)/guests/%.bin: tests/guests/%.S
 	@mkdir -p $(dir $@)
 	@echo "  AS      $@"
 	@$(CC) -m32 -c -o $(@:.bin=.o) $<
 	@objcopy -O binary -j .text $(@:.bin=.o) $@
 
-tests: $(TESTS) $(EXAMPLES) $(GUESTS) $(BUILD)/gmemu $(BUILD)/libgmemu.so
+tests: all $(TESTS) $(EXAMPLES) $(GUESTS)
 
 check-plain: tests
-	@tests/run.sh $(BUILD) $(TESTS) tests/t_examples.sh
+	@tools/check-layers.sh
+	@tests/run.sh $(BUILD) $(TESTS) tests/t_examples.sh tests/t_symbols.sh tests/t_cli.sh
 
 check-asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
@@ -105,16 +134,26 @@ bench: $(BENCHES) $(GUESTS)
 	@: > bench/results/latest.jsonl
 	@set -e; for b in $(BENCHES); do echo; echo "== $$(basename $$b)"; $$b; done
 
-install: $(BUILD)/libgmemu.a $(BUILD)/libgmemu.so $(BUILD)/gmemu
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
-	install -m 644 $(BUILD)/libgmemu.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libgmemu.so $(DESTDIR)$(PREFIX)/lib/libgmemu.so.$(VERSION)
-	ln -sf libgmemu.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libgmemu.so.0
-	ln -sf libgmemu.so.0 $(DESTDIR)$(PREFIX)/lib/libgmemu.so
-	install -m 644 include/gmemu.h $(DESTDIR)$(PREFIX)/include/
-	install -m 755 $(BUILD)/gmemu $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' gmemu.pc.in \
-	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gmemu.pc
+install: all
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR)
+	install -m 644 $(BUILD)/libgmemu.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/libgmemu.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libgmemu.so.$(VERSION)
+	ln -sf libgmemu.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgmemu.so.$(SOMAJOR)
+	ln -sf libgmemu.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libgmemu.so
+	install -m 644 include/gmemu.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 755 $(BUILD)/gmemu $(DESTDIR)$(BINDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' gmemu.pc.in \
+	  > $(DESTDIR)$(LIBDIR)/pkgconfig/gmemu.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libgmemu.a $(DESTDIR)$(LIBDIR)/libgmemu.so \
+	  $(DESTDIR)$(LIBDIR)/libgmemu.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libgmemu.so.$(VERSION) \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/gmemu.pc $(DESTDIR)$(INCLUDEDIR)/gmemu.h \
+	  $(DESTDIR)$(BINDIR)/gmemu
 
 clean:
 	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(TLIB_OBJ:.o=.d) $(TESTS:=.d) $(BENCHES:=.d) \
+  $(EXAMPLES:=.d) $(BUILD)/gmemu.d

@@ -9,7 +9,8 @@
 #include <sys/mman.h>
 
 #include "bench.h"
-#include "internal.h"
+#include "gmem/gmem_priv.h"
+#include "uapi/object.h"
 
 #define N 20000
 
@@ -89,10 +90,12 @@ int main(void)
 	/* lookup: the software vCPU's and the engine's question */
 	{
 		struct gmem *g;
-		struct object *o = obj_get_fd(g3);
+		struct object *o;
 		enum { LOOKUPS = 1 << 20 };
 
-		g = (struct gmem *)o;
+		if (obj_lookup(g3, &o) != 1)
+			return 1;
+		g = o->gmem;
 		pages = malloc(LOOKUPS * sizeof(*pages));
 		srand(7);
 		for (i = 0; i < LOOKUPS; i++)

@@ -4,7 +4,9 @@
  *
  * Every entry point named after a system call behaves like it: -1 and errno
  * on failure (MAP_FAILED for gmemu_mmap).  An fd that is not one of gmemu's
- * goes to the real system call unchanged.
+ * goes to the real system call unchanged; one that is never does.  A bad
+ * pointer argument is EFAULT with nothing changed.  docs/contract.md is the
+ * behavioural contract; docs/reference.md documents every call.
  */
 #ifndef GMEMU_H
 #define GMEMU_H
@@ -22,8 +24,21 @@ extern "C" {
 
 #define GMEMU_API __attribute__((visibility("default")))
 
+/* The version, defined here only (the build reads it from this header). */
 #define GMEMU_VERSION_MAJOR 0
-#define GMEMU_VERSION_MINOR 1
+#define GMEMU_VERSION_MINOR 2
+#define GMEMU_VERSION_PATCH 0
+
+/* "MAJOR.MINOR.PATCH" of the library actually loaded. */
+GMEMU_API const char *gmemu_version(void);
+
+/*
+ * Check every GMEMU_* variable the library reads (GMEMU_ABI, GMEMU_TRACE,
+ * GMEMU_REVOKE_TIMEOUT_MS, GMEMU_VCPU): 0, or -1/EINVAL after one line on
+ * stderr per refused value, naming the variable and what it accepts.  The
+ * call that reads a refused variable fails EINVAL the same way.
+ */
+GMEMU_API int gmemu_check_env(void);
 
 /*
  * UAPI the build machine's <linux/kvm.h> may lack.  Values are the kernel's

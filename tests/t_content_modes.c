@@ -105,6 +105,11 @@ static void run_cell(const char *profile, const struct model_row *row,
 
 	for (i = 0; i < 4; i++)
 		memset(v + i * PAGE, 0xa0 + i, PAGE);
+	/* post-launch: the guest's writes below happen after launch (before
+	 * it, a private page the launch did not populate is not the guest's
+	 * to read on the models that enforce launch) */
+	if (post)
+		CHECK_OK(gmemu_vm_finalize(vm));
 	/* Put the pages that must change in the source state, then give
 	 * them their pattern from the side that can write them. */
 	if (to_private) {
@@ -115,8 +120,6 @@ static void run_cell(const char *profile, const struct model_row *row,
 		guest_fill(g, PAGE, 0xa1, PAGE);
 		guest_fill(g, 2 * PAGE, 0xa2, PAGE);
 	}
-	if (post)
-		CHECK_OK(gmemu_vm_finalize(vm));
 
 	snprintf(what, sizeof(what), "%s %s %s mode %#llx %s",
 		 profile ? profile : "default", row->name,

@@ -66,7 +66,8 @@ TEST(populate_in_place_after_preserve)
 	}
 	CHECK_OK(gmemu_vm_measurement(vm_, got));
 	CHECK(memcmp(want, got, 32) == 0);
-	/* the guest reads the image */
+	/* the guest reads the image, once launched */
+	CHECK_OK(gmemu_vm_finalize(vm_));
 	struct gmemu_exit ex;
 	uint8_t b;
 	CHECK_OK(gmemu_guest_access(vm_, BASE + 3 * PAGE + 9, &b, 1,
@@ -90,6 +91,7 @@ TEST(populate_copies_from_src)
 	extend(want, BASE + 5 * PAGE, src + PAGE);
 	CHECK_OK(gmemu_vm_measurement(vm_, got));
 	CHECK(memcmp(want, got, 32) == 0);
+	CHECK_OK(gmemu_vm_finalize(vm_));
 	CHECK_OK(gmemu_guest_access(vm_, BASE + 5 * PAGE, &b, 1,
 				    GMEMU_ACCESS_PRIVATE, &ex));
 	CHECK_EQ(b, 0xc2);

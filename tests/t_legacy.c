@@ -146,6 +146,7 @@ TEST(legacy_populate_into_gmem)
 	CHECK_ERR(gmemu_vm_populate(vm, BASE, shared, PAGE), EINVAL); /* shared GPA */
 	CHECK_EQ(set_vm_attrs(vm, BASE, PAGE, KVM_MEMORY_ATTRIBUTE_PRIVATE, 0), 0);
 	CHECK_OK(gmemu_vm_populate(vm, BASE, shared, PAGE)); /* the copy */
+	CHECK_OK(gmemu_vm_finalize(vm));
 	CHECK_OK(gmemu_guest_access(vm, BASE + 100, &b, 1, PRIV, &ex));
 	CHECK_EQ(b, 0x6b);
 }

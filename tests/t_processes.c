@@ -289,11 +289,24 @@ TEST(revoke_timeout_from_environment)
 	g = new_gmem(PAGE);
 	CHECK_OK(gmemu_gmem_info(g, &info));
 	CHECK_EQ(info.revoke_timeout_ms, 250);
-	setenv("GMEMU_REVOKE_TIMEOUT_MS", "bogus", 1);
+	/* a bad value is refused, never silently replaced by the default */
+	{
+		int kvm = open_kvm(NULL), vm = create_vm(kvm, GMEMU_VM_PKVM);
+		struct kvm_create_guest_memfd c = { .size = PAGE,
+						    .flags = SHARED };
+		const char *bad[] = { "bogus", "0", "-5", "3600001", "12ms" };
+		size_t i;
+
+		for (i = 0; i < ARRAY_SIZE(bad); i++) {
+			setenv("GMEMU_REVOKE_TIMEOUT_MS", bad[i], 1);
+			CHECK_ERR(gmemu_ioctl(vm, KVM_CREATE_GUEST_MEMFD, &c),
+				  EINVAL);
+		}
+	}
+	unsetenv("GMEMU_REVOKE_TIMEOUT_MS");
 	g = new_gmem(PAGE);
 	CHECK_OK(gmemu_gmem_info(g, &info));
 	CHECK_EQ(info.revoke_timeout_ms, 1000);
-	unsetenv("GMEMU_REVOKE_TIMEOUT_MS");
 }
 
 TEST(killed_mapper_does_not_block)

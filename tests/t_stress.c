@@ -137,6 +137,8 @@ static void op_punch(int p)
 	unlock_page(p);
 }
 
+static pid_t parent_;
+
 static void *worker(void *arg)
 {
 	uint32_t seed = (uint32_t)(uintptr_t)arg * 2654435761u ^ (uint32_t)getpid();
@@ -153,8 +155,19 @@ static void *worker(void *arg)
 		case 1: op_convert(r >> 3); break;
 		case 2: op_host(p, false, 0); break;
 		case 3: op_host(p, true, (uint8_t)(r >> 12)); break;
-		case 4: op_guest(p, false, 0); break;
-		case 5: op_guest(p, true, (uint8_t)(r >> 12)); break;
+		/* a VM fd works only in its own process, as KVM's */
+		case 4:
+			if (getpid() == parent_)
+				op_guest(p, false, 0);
+			else
+				op_host(p, false, 0);
+			break;
+		case 5:
+			if (getpid() == parent_)
+				op_guest(p, true, (uint8_t)(r >> 12));
+			else
+				op_host(p, true, (uint8_t)(r >> 12));
+			break;
 		case 6: op_punch(p); break;
 		default: op_host(p, false, 0); break;
 		}
@@ -181,6 +194,7 @@ TEST(four_processes_two_threads)
 	slot.guest_memfd = (uint32_t)gmem_;
 	CHECK_OK(gmemu_ioctl(vm_, KVM_SET_USER_MEMORY_REGION2, &slot));
 	deadline_ = now_s() + SECONDS;
+	parent_ = getpid();
 	for (i = 0; i < NPROCS; i++) {
 		pids[i] = fork();
 		if (pids[i] == 0) {
@@ -192,6 +206,15 @@ TEST(four_processes_two_threads)
 			pthread_join(t, NULL);
 			exit(0);
 		}
+	}
+	/* the VM's own process drives the guest meanwhile */
+	{
+		pthread_t t;
+
+		view_ = map_gmem(gmem_, NPAGES * PAGE, 0);
+		CHECK(pthread_create(&t, NULL, worker, (void *)3) == 0);
+		worker((void *)4);
+		pthread_join(t, NULL);
 	}
 	for (i = 0; i < NPROCS; i++) {
 		CHECK(waitpid(pids[i], &st, 0) == pids[i]);

@@ -148,8 +148,8 @@ TEST(inspect_from_another_process)
 	CHECK(strstr(out, "vm_type=snp profile=v8 phase=pre-launch"));
 	CHECK(strstr(out, "[0x2000, 0x4000) private"));
 	CHECK(strstr(out, "map: [Ssppssss]"));
-	CHECK(strstr(out, "alive views=1 acked=1"));
-	CHECK(strstr(out, "revocation_requests=1"));
+	CHECK(strstr(out, "alive views=1 answered=1"));
+	CHECK(strstr(out, "revocation requests=1 "));
 	/* the inspecting process did not register as a mapper */
 	struct gmemu_gmem_info info = { .sz = sizeof(info) };
 	CHECK_OK(gmemu_gmem_info(g, &info));
@@ -190,4 +190,43 @@ TEST(inspect_does_not_wait_for_the_lock)
 	CHECK(is_private(g, 0));
 	struct gmemu_gmem_info info = { .sz = sizeof(info) };
 	CHECK_OK(gmemu_gmem_info(g, &info));
+}
+
+/* gmemu inspect --watch redraws the map and the rates until stopped */
+TEST(inspect_watch_shows_rates)
+{
+	char tool[256], cmd[512], out[16384];
+	int kvm = open_kvm(NULL), vm = create_vm(kvm, GMEMU_VM_PKVM);
+	int g = create_gmem(vm, 8 * PAGE, GUEST_MEMFD_FLAG_MMAP |
+					  GUEST_MEMFD_FLAG_INIT_SHARED);
+	double rate = 0;
+	const char *p;
+	pid_t pid;
+
+	tool_path(tool, sizeof(tool));
+	pid = fork();
+	if (pid == 0) {
+		for (;;) {
+			CHECK_CONVERT(g, 0, PAGE, true, 0);
+			CHECK_CONVERT(g, 0, PAGE, false, 0);
+			usleep(1000);
+		}
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "%s inspect --watch --interval 0.3 --frames 3 /proc/%d/fd/%d",
+		 tool, (int)getpid(), g);
+	run_tool(cmd, out, sizeof(out));
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	CHECK(strstr(out, "map: ["));
+	/* three frames, each with the rates */
+	p = out;
+	for (int i = 0; i < 3; i++) {
+		p = strstr(p, "per second: conversions ");
+		CHECK(p);
+		p += strlen("per second: conversions ");
+		rate = atof(p);
+	}
+	CHECK(rate > 10);
+	CHECK(!strstr(p, "per second: conversions "));
 }

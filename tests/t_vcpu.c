@@ -176,6 +176,7 @@ TEST(accesses_see_old_or_new_state)
 	int i, round;
 
 	setup(KVM_X86_TDX_VM, 4);
+	CHECK_OK(gmemu_vm_finalize(vm_)); /* TDX-like guests run after launch */
 	for (i = 0; i < 4; i++)
 		CHECK(pthread_create(&t[i], NULL, private_reader, NULL) == 0);
 	for (round = 0; round < 300; round++) {

@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * gmemu: the command-line tool.
- *   gmemu demo                 a confidential VM's memory lifecycle, per model
- *   gmemu caps                 capabilities of every VM type under every profile
- *   gmemu inspect PID FD       print a gmem's state from another process
- *   gmemu inspect PATH         the same from a path (/proc/PID/fd/N)
+ * gmemu: the command-line tool.  `gmemu help` lists the commands; each has
+ * `gmemu help CMD`.  Exit status: 0 done, 1 the work failed, 2 the command
+ * line (or a GMEMU_* variable) was refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +36,7 @@ static const struct vm_type_name vm_types[] = {
 	{ "tdx", KVM_X86_TDX_VM },
 };
 
-static const char *const profiles[] = { "contentmodes", "v8", "legacy" };
+static const char *const profiles[] = { "contentmodes", "v8", "6.18" };
 
 static const char *modes_str(long m)
 {
@@ -68,9 +66,28 @@ static void die(const char *what)
 	exit(1);
 }
 
+/* Bytes as text: printable ASCII as is, anything else as \xNN. */
+static const char *safe(const void *p, size_t n)
+{
+	static char out[4][256];
+	static int k;
+	char *o = out[k++ % 4];
+	const unsigned char *b = p;
+	size_t i, j = 0;
+
+	for (i = 0; i < n && b[i] && j + 5 < sizeof(out[0]); i++) {
+		if (b[i] >= 32 && b[i] < 127 && b[i] != '\\')
+			o[j++] = (char)b[i];
+		else
+			j += (size_t)snprintf(o + j, 5, "\\x%02x", b[i]);
+	}
+	o[j] = 0;
+	return o;
+}
+
 /* ---- caps ---- */
 
-static int cmd_caps(void)
+static int cmd_caps(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
@@ -85,6 +102,8 @@ static int cmd_caps(void)
 	};
 	size_t p, t, c;
 
+	(void)argc;
+	(void)argv;
 	printf("%-13s %-13s", "profile", "vm type");
 	for (c = 0; c < sizeof(caps) / sizeof(caps[0]); c++)
 		printf(" %-14s", caps[c].name);
@@ -130,6 +149,7 @@ static int cmd_caps(void)
 #define DEMO_PAGES 16
 #define IMAGE_PAGES 4
 #define BOUNCE 10 /* first bounce-buffer page */
+#define GPA_BASE 0x100000ULL
 
 static sigjmp_buf demo_jmp;
 static void *demo_fault_addr;
@@ -182,13 +202,8 @@ static void show_bytes(const char *who, const uint8_t *p)
 	printf("  %-22s", who);
 	for (i = 0; i < 16; i++)
 		printf(" %02x", p[i]);
-	printf("  \"");
-	for (i = 0; i < 16; i++)
-		putchar(p[i] >= 32 && p[i] < 127 ? p[i] : '.');
-	printf("\"\n");
+	printf("\n");
 }
-
-#define GPA_BASE 0x100000ULL
 
 /* The software guest's access; a memory-fault exit is shown and served by
  * converting the page to the access's intent with the given mode. */
@@ -314,6 +329,8 @@ static void demo_model(int kvm, const struct vm_type_name *t)
 		/* no PRESERVE: the image must be copied in */
 		uint8_t *copy = calloc(IMAGE_PAGES, PAGE);
 
+		if (!copy)
+			die("calloc");
 		for (int p = 0; p < IMAGE_PAGES; p++)
 			memcpy(copy + p * PAGE, image, sizeof(image) - 1);
 		if (gmemu_vm_populate(vm, GPA_BASE, copy, IMAGE_PAGES * PAGE))
@@ -337,27 +354,27 @@ static void demo_model(int kvm, const struct vm_type_name *t)
 	if (guest_access(vm, gmem, GPA_BASE + 3 * PAGE, buf, 16,
 			 GMEMU_ACCESS_PRIVATE, 0))
 		goto out;
-	printf("  guest reads page 3 privately: \"%s\"\n", buf);
+	printf("  guest reads page 3 privately: \"%s\"\n", safe(buf, 16));
 
 	if (guest_access(vm, gmem, GPA_BASE + BOUNCE * PAGE, "guest request...",
 			 16, GMEMU_ACCESS_WRITE, to_shared_post))
 		goto out;
 	memcpy(buf, view + BOUNCE * PAGE, 16);
-	printf("  host reads the bounce buffer: \"%.16s\"\n", buf);
+	printf("  host reads the bounce buffer: \"%s\"\n", safe(buf, 16));
 
 	t0 = now_us();
 	memcpy(view + BOUNCE * PAGE, "host I/O reply..", 16);
 	step(gmem, "host writes its reply through the view", t0);
 	if (guest_access(vm, gmem, GPA_BASE + BOUNCE * PAGE, buf, 16, 0, 0))
 		goto out;
-	printf("  guest reads the reply: \"%.16s\"\n", buf);
+	printf("  guest reads the reply: \"%s\"\n", safe(buf, 16));
 
 	/* the guest takes the buffer back by touching it privately */
 	if (guest_access(vm, gmem, GPA_BASE + BOUNCE * PAGE, buf, 16,
 			 GMEMU_ACCESS_PRIVATE, back))
 		goto out;
-	printf("  guest reads it privately after the conversion: \"%.16s\"%s\n",
-	       buf, back ? "" : " (flags=0: no guarantee)");
+	printf("  guest reads it privately after the conversion: \"%s\"%s\n",
+	       safe(buf, 16), back ? "" : " (flags=0: no guarantee)");
 
 	t0 = now_us();
 	if (convert(gmem, 0, PAGE, false, 0))
@@ -378,7 +395,7 @@ out:
 	gmemu_close(vm);
 }
 
-/* ---- the same, with a real guest on /dev/kvm ---- */
+/* ---- the same, with a real guest ---- */
 
 #define REAL_CODE 0x1000
 #define REAL_GMEM 0x20000ULL
@@ -465,14 +482,15 @@ static bool real_guest_setup(int kvm, const struct vm_type_name *t,
 		return false;
 	g->run = gmemu_mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
 			    MAP_SHARED, g->vcpu, 0);
-	return g->run != MAP_FAILED;
+	/* guests run after launch (on some models nothing else runs) */
+	return g->run != MAP_FAILED && gmemu_vm_finalize(g->vm) == 0;
 }
 
 static void demo_real_guest(int kvm, const struct vm_type_name *t)
 {
 	struct real_guest g;
 	bool alias = t->type == KVM_X86_SNP_VM || t->type == KVM_X86_TDX_VM;
-	uint64_t page = REAL_GMEM + 2 * PAGE;
+	uint64_t page = REAL_GMEM + 2 * PAGE, mode;
 	uint8_t b = 0;
 	double t0;
 
@@ -480,12 +498,14 @@ static void demo_real_guest(int kvm, const struct vm_type_name *t)
 		printf("  real guest: could not start one here\n");
 		return;
 	}
-	printf("  -- the same with a real guest (KVM_RUN on /dev/kvm):\n");
+	mode = gmemu_ioctl(g.vm, KVM_CHECK_EXTENSION,
+			   KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_FLAGS) & PRESERVE;
+	printf("  -- the same with a real guest (KVM_RUN):\n");
 	g.view[2 * PAGE] = 'G';
 	t0 = now_us();
 	real_read(&g, alias ? page | (1ULL << REAL_SHARED_BIT) : page, &b);
-	printf("  real guest reads shared page 2%s: '%c' (%.1f us)\n",
-	       alias ? " at its shared alias" : "", b, now_us() - t0);
+	printf("  real guest reads shared page 2%s: '%s' (%.1f us)\n",
+	       alias ? " at its shared alias" : "", safe(&b, 1), now_us() - t0);
 	t0 = now_us();
 	if (alias) {
 		int r = real_read(&g, page, &b);
@@ -497,21 +517,21 @@ static void demo_real_guest(int kvm, const struct vm_type_name *t)
 		       g.run->exit_reason == KVM_EXIT_MEMORY_FAULT ? "KVM_EXIT_MEMORY_FAULT" : "?",
 		       mf[0] ? "PRIVATE" : "0", (unsigned long long)mf[1],
 		       (unsigned long long)mf[2]);
-		if (convert(g.gmem, 2 * PAGE, PAGE, true, PRESERVE))
+		if (convert(g.gmem, 2 * PAGE, PAGE, true, mode))
 			goto out;
 		if (gmemu_ioctl(g.vcpu, KVM_RUN, 0))
 			goto out;
 		b = *((uint8_t *)g.run + g.run->io.data_offset);
-		printf("  VMM converts page 2 to private (PRESERVE) and runs again: "
-		       "the access completes with '%c' (%.1f us in all)\n", b,
-		       now_us() - t0);
+		printf("  VMM converts page 2 to private (%s) and runs again: "
+		       "the access completes, reading %#04x (%.1f us in all)\n",
+		       flags_name(mode), b, now_us() - t0);
 	} else {
-		if (convert(g.gmem, 2 * PAGE, PAGE, true, PRESERVE))
+		if (convert(g.gmem, 2 * PAGE, PAGE, true, mode))
 			goto out;
 		real_read(&g, page, &b);
-		printf("  page 2 -> private; the real guest still reads '%c' at its "
-		       "GPA (this model's guest sees every page) (%.1f us)\n", b,
-		       now_us() - t0);
+		printf("  page 2 -> private (%s); the real guest reads %#04x at "
+		       "its GPA (this model's guest sees every page) (%.1f us)\n",
+		       flags_name(mode), b, now_us() - t0);
 	}
 	step(g.gmem, "the real guest's gmem", now_us());
 out:
@@ -521,47 +541,72 @@ out:
 	gmemu_close(g.vm);
 }
 
-static bool real_kvm_usable(void)
+static bool real_guests_here(int kvm)
 {
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm = -1;
+	int vm = gmemu_ioctl(kvm, KVM_CREATE_VM, KVM_X86_SW_PROTECTED_VM), vcpu;
 
-	if (fd >= 0 && ioctl(fd, KVM_GET_API_VERSION, 0) == KVM_API_VERSION)
-		vm = ioctl(fd, KVM_CREATE_VM, 0);
-	if (vm >= 0)
-		close(vm);
-	if (fd >= 0)
-		close(fd);
-	return vm >= 0;
+	if (vm < 0)
+		return false;
+	vcpu = gmemu_ioctl(vm, KVM_CREATE_VCPU, 0);
+	if (vcpu >= 0)
+		gmemu_close(vcpu);
+	gmemu_close(vm);
+	return vcpu >= 0;
 }
 
-static int cmd_demo(void)
+static const struct vm_type_name *model_named(const char *name)
 {
-	const char *abi = getenv("GMEMU_ABI");
-	bool real;
-	int kvm;
 	size_t t;
 
-	/* legacy has no in-place conversion to show */
-	if (abi && strcmp(abi, "legacy") == 0) {
-		printf("(GMEMU_ABI=legacy has no in-place conversion; showing contentmodes)\n");
+	for (t = 1; t < sizeof(vm_types) / sizeof(vm_types[0]); t++)
+		if (strcmp(vm_types[t].name, name) == 0)
+			return &vm_types[t];
+	return NULL;
+}
+
+static int cmd_demo(int argc, char **argv)
+{
+	const struct vm_type_name *chosen[8];
+	const char *abi = getenv("GMEMU_ABI");
+	size_t n = 0, t;
+	bool real;
+	int kvm, i;
+
+	for (i = 0; i < argc; i++) {
+		if (!model_named(argv[i])) {
+			fprintf(stderr, "gmemu demo: no model '%s' (models: "
+					"sw_protected, pkvm, snp, tdx)\n", argv[i]);
+			return 2;
+		}
+		if (n < 8)
+			chosen[n++] = model_named(argv[i]);
+	}
+	if (!n)
+		for (t = 1; t < sizeof(vm_types) / sizeof(vm_types[0]); t++)
+			chosen[n++] = &vm_types[t];
+	/* the per-VM attribute profiles have no in-place conversion to show */
+	if (abi && (!strcmp(abi, "legacy") || !strcmp(abi, "6.18"))) {
+		printf("(GMEMU_ABI=%s has no in-place conversion; showing contentmodes)\n",
+		       abi);
 		unsetenv("GMEMU_ABI");
+		abi = NULL;
 	}
 	kvm = gmemu_kvm_open();
 	if (kvm < 0)
 		die("gmemu_kvm_open");
 	printf("gmemu demo: a confidential VM's memory, one guest_memfd converted in\n"
 	       "place, on every platform model (software vCPU; profile %s).\n",
-	       getenv("GMEMU_ABI") ? getenv("GMEMU_ABI") : "contentmodes");
+	       abi ? abi : "contentmodes");
 	printf("Each step: what happened, its time, and the gmem's attribute map,\n"
 	       "one character per page: P private, S shared, lower case = never used.\n");
-	real = real_kvm_usable();
-	printf("Real guests: %s.\n", real ? "/dev/kvm works here: each model also runs "
+	real = real_guests_here(kvm);
+	printf("Real guests: %s.\n", real ? "vCPUs run here: each model also runs "
 					   "a real-mode guest over the same kind of gmem"
-					 : "no usable /dev/kvm here: software vCPU only");
-	for (t = 1; t < sizeof(vm_types) / sizeof(vm_types[0]); t++) {
-		demo_model(kvm, &vm_types[t]);
+					 : "no vCPU backend here: software vCPU only");
+	for (t = 0; t < n; t++) {
+		demo_model(kvm, chosen[t]);
 		if (real)
-			demo_real_guest(kvm, &vm_types[t]);
+			demo_real_guest(kvm, chosen[t]);
 	}
 	gmemu_close(kvm);
 	return 0;
@@ -569,7 +614,15 @@ static int cmd_demo(void)
 
 /* ---- inspect ---- */
 
-static int cmd_inspect(int argc, char **argv)
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static int open_gmem_arg(int argc, char **argv)
 {
 	char path[64];
 	const char *p;
@@ -578,46 +631,218 @@ static int cmd_inspect(int argc, char **argv)
 	if (argc == 2) {
 		snprintf(path, sizeof(path), "/proc/%s/fd/%s", argv[0], argv[1]);
 		p = path;
-	} else if (argc == 1) {
-		p = argv[0];
 	} else {
-		fprintf(stderr, "usage: gmemu inspect PID FD | PATH\n");
-		return 2;
+		p = argv[0];
 	}
 	fd = open(p, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
-		die(p);
-	if (gmemu_gmem_dump(fd, stdout)) {
-		fprintf(stderr, "gmemu: %s: not a gmemu guest_memfd (%s)\n", p,
-			strerror(errno));
+		fprintf(stderr, "gmemu: %s: %s\n", p, strerror(errno));
+	return fd;
+}
+
+static int watch(int fd, double interval, long frames)
+{
+	struct gmemu_gmem_info a = { .sz = sizeof(a) }, b;
+	bool tty = isatty(STDOUT_FILENO);
+	char pic[65];
+	double t0, t1;
+	long f;
+
+	signal(SIGINT, on_interrupt);
+	signal(SIGTERM, on_interrupt);
+	if (gmemu_gmem_info(fd, &a))
+		return -1;
+	t0 = now_us();
+	for (f = 0; !interrupted && (frames < 0 || f < frames); f++) {
+		usleep((useconds_t)(interval * 1e6));
+		b.sz = sizeof(b);
+		if (gmemu_gmem_info(fd, &b) || gmemu_gmem_picture(fd, pic, 64))
+			return -1;
+		t1 = now_us();
+		if (tty)
+			printf("\033[H\033[2J");
+		printf("size %#llx  %s  %s  processes with views: %u  pinned pages: %u\n",
+		       (unsigned long long)b.size, b.profile,
+		       b.finalized ? "post-launch" : "pre-launch", b.nr_processes,
+		       b.nr_pinned_pages);
+		printf("map: [%s]  extents: %u\n", pic, b.nr_extents);
+		printf("per second: conversions %.1f (to private %.1f, to shared %.1f)"
+		       "  failures %.1f  revocation requests %.1f\n",
+		       (double)(b.conversions_to_private + b.conversions_to_shared -
+				a.conversions_to_private - a.conversions_to_shared) /
+			       ((t1 - t0) / 1e6),
+		       (double)(b.conversions_to_private - a.conversions_to_private) /
+			       ((t1 - t0) / 1e6),
+		       (double)(b.conversions_to_shared - a.conversions_to_shared) /
+			       ((t1 - t0) / 1e6),
+		       (double)(b.eagain + b.enomem - a.eagain - a.enomem) /
+			       ((t1 - t0) / 1e6),
+		       (double)(b.revocation_requests - a.revocation_requests) /
+			       ((t1 - t0) / 1e6));
+		printf("totals: to private %llu, to shared %llu, EAGAIN %llu, "
+		       "ENOMEM %llu  (P private, S shared, M both; lower case: "
+		       "never used)\n",
+		       (unsigned long long)b.conversions_to_private,
+		       (unsigned long long)b.conversions_to_shared,
+		       (unsigned long long)b.eagain, (unsigned long long)b.enomem);
+		fflush(stdout);
+		a = b;
+		t0 = t1;
+	}
+	return 0;
+}
+
+static int cmd_inspect(int argc, char **argv)
+{
+	double interval = 1.0;
+	long frames = -1;
+	bool w = false;
+	int fd, r;
+
+	while (argc && argv[0][0] == '-') {
+		if (!strcmp(argv[0], "--watch")) {
+			w = true;
+		} else if (!strcmp(argv[0], "--interval") && argc > 1) {
+			interval = atof(argv[1]);
+			argc--, argv++;
+		} else if (!strcmp(argv[0], "--frames") && argc > 1) {
+			frames = atol(argv[1]);
+			argc--, argv++;
+		} else {
+			fprintf(stderr, "gmemu inspect: unknown option '%s'\n", argv[0]);
+			return 2;
+		}
+		argc--, argv++;
+	}
+	if (argc < 1 || argc > 2 || interval <= 0) {
+		fprintf(stderr, "usage: gmemu inspect [--watch [--interval S]] PID FD | PATH\n");
+		return 2;
+	}
+	fd = open_gmem_arg(argc, argv);
+	if (fd < 0)
+		return 1;
+	r = w ? watch(fd, interval, frames) : gmemu_gmem_dump(fd, stdout);
+	if (r) {
+		fprintf(stderr, "gmemu: %s: not a gmemu guest_memfd this gmemu "
+				"can read (%s)\n",
+			argc == 2 ? argv[1] : argv[0], strerror(errno));
 		return 1;
 	}
 	close(fd);
 	return 0;
 }
 
+/* ---- help ---- */
+
+struct command {
+	const char *name;
+	const char *args;
+	const char *summary;
+	const char *help;
+	int (*fn)(int argc, char **argv);
+	int max_args; /* -1: any */
+};
+
+static int cmd_help(int argc, char **argv);
+
+static const struct command commands[] = {
+	{ "demo", "[MODEL...]",
+	  "a confidential VM's memory lifecycle, per platform model",
+	  "Walks a confidential guest's memory through its life on each model\n"
+	  "(or the ones named: sw_protected, pkvm, snp, tdx): boot image written\n"
+	  "shared, converted to private in place, launch measured, software-vCPU\n"
+	  "accesses with memory-fault exits served by conversions, and a real\n"
+	  "guest where a vCPU backend runs.  GMEMU_ABI picks the profile.\n",
+	  cmd_demo, -1 },
+	{ "caps", "",
+	  "capabilities of every VM type under every ABI profile",
+	  "Prints KVM_CHECK_EXTENSION's answers for the content-mode, attribute\n"
+	  "and guest_memfd-flag capabilities, per profile and VM type.\n",
+	  cmd_caps, 0 },
+	{ "inspect", "[--watch [--interval S]] PID FD | PATH",
+	  "a gmem's state, from any process that can open it",
+	  "Prints a gmem's size, model, profile, launch phase, attribute map and\n"
+	  "extents, pins, the processes that map it and its counters, without\n"
+	  "taking its lock.  PATH is for example /proc/PID/fd/N.  With --watch,\n"
+	  "redraws the map and the rates (conversions, failures, revocation\n"
+	  "requests per second) every S seconds (default 1) until interrupted.\n",
+	  cmd_inspect, -1 },
+	{ "help", "[COMMAND]", "this list, or one command's help", NULL,
+	  cmd_help, 1 },
+};
+
+static const struct command *command_named(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: gmemu demo | caps | inspect PID FD | inspect PATH\n");
+	size_t i;
+
+	fprintf(f, "usage: gmemu COMMAND [ARGS]   (gmemu %s)\n\n", gmemu_version());
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s %-40s %s\n", commands[i].name, commands[i].args,
+			commands[i].summary);
+	fprintf(f, "\n  --version  the library's version\n"
+		   "\nEnvironment: GMEMU_ABI (contentmodes, v8, 6.18), GMEMU_TRACE=1,\n"
+		   "GMEMU_REVOKE_TIMEOUT_MS (1-3600000), GMEMU_VCPU (kvm, emulated).\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	const struct command *c;
+
+	if (!argc) {
+		usage(stdout);
+		return 0;
+	}
+	c = command_named(argv[0]);
+	if (!c) {
+		fprintf(stderr, "gmemu help: no command '%s'\n", argv[0]);
+		return 2;
+	}
+	printf("usage: gmemu %s %s\n\n%s", c->name, c->args,
+	       c->help ? c->help : "");
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
+	const struct command *c;
+
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
 	}
-	if (!strcmp(argv[1], "demo"))
-		return cmd_demo();
-	if (!strcmp(argv[1], "caps"))
-		return cmd_caps();
-	if (!strcmp(argv[1], "inspect"))
-		return cmd_inspect(argc - 2, argv + 2);
-	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help")) {
-		usage(stdout);
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+		return cmd_help(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "--version")) {
+		if (argc > 2) {
+			fprintf(stderr, "gmemu: unexpected argument '%s'\n", argv[2]);
+			return 2;
+		}
+		printf("gmemu %s\n", gmemu_version());
 		return 0;
 	}
-	usage(stderr);
-	return 2;
+	c = command_named(argv[1]);
+	if (!c) {
+		fprintf(stderr, "gmemu: no command '%s' (gmemu help lists them)\n",
+			argv[1]);
+		return 2;
+	}
+	if (c->max_args >= 0 && argc - 2 > c->max_args) {
+		fprintf(stderr, "gmemu %s: unexpected argument '%s'\n", c->name,
+			argv[2 + c->max_args]);
+		return 2;
+	}
+	if (c->fn != cmd_help && gmemu_check_env())
+		return 2;
+	return c->fn(argc - 2, argv + 2);
 }

@@ -1,17 +1,12 @@
 // SPDX-License-Identifier: MIT
-/*
- * What a conversion does to bytes, applied through the trusted view.  Only
- * allocated pages are touched (SEEK_DATA/SEEK_HOLE on the memfd): a page that
- * was never used stays a hole and reads zero whatever its conversions.
- */
-
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <openssl/evp.h>
 #include <sys/random.h>
-#include <unistd.h>
 
-#include "../internal.h"
+#include "../base/sys.h"
+#include "content.h"
 
 static uint64_t splitmix64(uint64_t *state)
 {
@@ -31,74 +26,104 @@ static void fill_random(uint8_t *p, size_t len, uint64_t seed)
 		w[i] = splitmix64(&state);
 }
 
-/* XOR with a keystream of (VM key, page, conversion generation): looks like
- * ciphertext to the host and is never its own inverse across conversions. */
-static void scramble(uint8_t *p, size_t len, uint64_t key, uint64_t page,
-		     uint64_t generation)
+/*
+ * The SNP-like model's memory encryption: AES-256-XTS with the VM's key,
+ * tweaked by the page's offset, as the hardware's cipher is tweaked by the
+ * physical address.  To shared, the host sees the private plaintext
+ * encrypted; to private, the guest sees the host's bytes decrypted.  Known
+ * plaintext does not give the key away.
+ */
+static int cipher_pages(EVP_CIPHER_CTX *ctx, const uint8_t *key, uint8_t *p,
+			uint64_t first_page, uint64_t npages, bool encrypt)
 {
-	uint64_t *w = (uint64_t *)p, state = 0;
-	size_t i, per_page = PAGE_SIZE / sizeof(*w);
+	uint64_t i;
+	int outl;
 
-	for (i = 0; i < len / sizeof(*w); i++) {
-		if (i % per_page == 0)
-			state = key ^ ((page + i / per_page) *
-				       0xd6e8feb86659fd93ULL) ^
-				(generation << 1);
-		w[i] ^= splitmix64(&state);
+	for (i = 0; i < npages; i++) {
+		uint8_t tweak[16] = { 0 }, *page = p + (i << PAGE_SHIFT);
+		uint64_t pg = first_page + i;
+		int b;
+
+		for (b = 0; b < 8; b++)
+			tweak[b] = (uint8_t)(pg >> (8 * b));
+		if (!EVP_CipherInit_ex(ctx, EVP_aes_256_xts(), NULL, key, tweak,
+				       encrypt) ||
+		    !EVP_CipherUpdate(ctx, page, &outl, page, (int)PAGE_SIZE))
+			return -EIO;
 	}
+	return 0;
 }
 
-static void punch(struct gmem *g, uint64_t off, uint64_t len)
+static int punch(const struct content_target *t, uint64_t off, uint64_t len)
 {
-	fallocate(g->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, (off_t)off,
-		  (off_t)len);
+	return sys_fallocate(t->memfd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			     (off_t)off, (off_t)len);
 }
 
-void content_apply(struct gmem *g, enum content_effect effect, uint64_t first,
-		   uint64_t end)
+int content_apply(const struct content_target *t, enum content_effect effect,
+		  enum convert_dir dir, uint64_t first, uint64_t end)
 {
 	uint64_t pos = first << PAGE_SHIFT, stop = end << PAGE_SHIFT, seed = 0;
+	EVP_CIPHER_CTX *ctx = NULL;
+	int r = 0;
 
 	if (effect == EFFECT_NONE)
-		return;
+		return 0;
 	if (effect == EFFECT_RANDOM &&
 	    getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
 		seed = now_ns();
+	if (effect == EFFECT_CIPHER) {
+		ctx = EVP_CIPHER_CTX_new();
+		if (!ctx)
+			return -ENOMEM;
+	}
 	while (pos < stop) {
-		off_t data = lseek(g->fd, (off_t)pos, SEEK_DATA), hole;
+		off_t data = sys_lseek(t->memfd, (off_t)pos, SEEK_DATA), hole;
 		uint64_t lo, hi;
 
-		if (data < 0 || (uint64_t)data >= stop)
+		if (data == -ENXIO)
 			break;
-		hole = lseek(g->fd, data, SEEK_HOLE);
+		if (data < 0) {
+			r = (int)data;
+			break;
+		}
+		if ((uint64_t)data >= stop)
+			break;
+		hole = sys_lseek(t->memfd, data, SEEK_HOLE);
 		lo = (uint64_t)data;
 		hi = hole < 0 ? stop : MIN((uint64_t)hole, stop);
 		switch (effect) {
 		case EFFECT_RANDOM:
-			fill_random(g->base + lo, hi - lo, seed ^ lo);
-			g->hdr->ctr.bytes_scrambled += hi - lo;
+			fill_random(t->base + lo, hi - lo, seed ^ lo);
+			t->ctr->bytes_scrambled += hi - lo;
 			break;
-		case EFFECT_SCRAMBLE:
-			scramble(g->base + lo, hi - lo, g->hdr->vm_key,
-				 lo >> PAGE_SHIFT, g->hdr->generation);
-			g->hdr->ctr.bytes_scrambled += hi - lo;
+		case EFFECT_CIPHER:
+			r = cipher_pages(ctx, t->key, t->base + lo,
+					 lo >> PAGE_SHIFT, (hi - lo) >> PAGE_SHIFT,
+					 dir == DIR_TO_SHARED);
+			t->ctr->bytes_scrambled += hi - lo;
 			break;
 		case EFFECT_ZERO:
-			punch(g, lo, hi - lo);
-			g->hdr->ctr.bytes_zeroed += hi - lo;
+			r = punch(t, lo, hi - lo);
+			t->ctr->bytes_zeroed += hi - lo;
 			break;
 		case EFFECT_NONE:
 			break;
 		}
+		if (r)
+			break;
 		pos = hi;
 	}
+	EVP_CIPHER_CTX_free(ctx);
+	return r;
 }
 
-/* ZERO: every byte of the range reads 0 afterwards, for everyone. */
-void content_zero(struct gmem *g, uint64_t first, uint64_t end)
+int content_zero(const struct content_target *t, uint64_t first, uint64_t end)
 {
 	uint64_t off = first << PAGE_SHIFT, len = (end - first) << PAGE_SHIFT;
+	int r = punch(t, off, len);
 
-	punch(g, off, len);
-	g->hdr->ctr.bytes_zeroed += len;
+	if (!r)
+		t->ctr->bytes_zeroed += len;
+	return r;
 }

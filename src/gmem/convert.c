@@ -1,33 +1,41 @@
 // SPDX-License-Identifier: MIT
 /*
- * The conversion engine: KVM_SET_MEMORY_ATTRIBUTES2 on a gmem, from the
- * content-mode check (SPEC 6 step 6) on.  The uapi layer has done steps 1-5.
- * Everything is validated before anything changes; a step that can fail
- * after that (the view swaps) undoes itself.
+ * The conversion engine: KVM_SET_MEMORY_ATTRIBUTES2 on a gmem from the
+ * content-mode check (contract, section 6, step 6) on; the uapi layer has
+ * done steps 1-5.  In three parts -- check, to private, to shared -- with
+ * one unlock path.  Everything that can fail for want of memory is taken
+ * before the first change; a mechanism step that fails (a view swap) undoes
+ * what it did, and the conversion fails with the attributes unchanged.
  */
-
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
 
-#include "../internal.h"
+#include "gmem_priv.h"
 
-#define PRIVATE KVM_MEMORY_ATTRIBUTE_PRIVATE
+struct convert {
+	struct gmem *g;
+	struct kvm_memory_attributes2 *a;
+	uint64_t first, end;      /* pages */
+	bool to_private;
+	uint64_t from, want;      /* attribute before / after */
+	enum content_effect effect;
+	uint64_t revoked;         /* slots of other processes that revoked */
+	uint64_t error_offset;
+	struct rm_reserve attrs_res, pins_res;
+};
 
-/* First page of [first, end) whose attribute is attr, or end. */
-static uint64_t first_with_attr(struct gmem *g, uint64_t first, uint64_t end,
-				uint64_t attr)
-{
-	uint64_t p, next;
-
-	for (p = first; p < end; p = next)
-		if (rm_get(&g->space, &g->hdr->attrs, p, &next) == attr)
-			return p;
-	return end;
-}
+#ifdef GMEMU_TESTING
+/* A converter kills itself (holding the lock) at point 1 (peers revoked),
+ * 2 (bytes changed, attributes not yet) or 3 (committed): see t_crash. */
+HIDDEN int gmem_crash_point;
+#define CRASH_POINT(n)                          \
+	do {                                    \
+		if (gmem_crash_point == (n))    \
+			raise(SIGKILL);         \
+	} while (0)
+#else
+#define CRASH_POINT(n) do { } while (0)
+#endif
 
 /* First page of the range with a long-term pin, or end. */
 static uint64_t first_pinned(struct gmem *g, uint64_t first, uint64_t end)
@@ -40,192 +48,254 @@ static uint64_t first_pinned(struct gmem *g, uint64_t first, uint64_t end)
 	return end;
 }
 
-static uint32_t extents_in(struct gmem *g, const struct rangemap *m,
-			   uint64_t first, uint64_t end)
-{
-	uint64_t p, next;
-	uint32_t n = 0;
-
-	for (p = first; p < end; p = next, n++)
-		rm_get(&g->space, m, p, &next);
-	return n;
-}
-
 /* The lru_add drain: transient references in the range go away. */
-static void drain_transient(struct gmem *g, uint64_t first, uint64_t end)
+static int drain_transient(struct convert *c)
 {
+	struct gmem *g = c->g;
 	uint64_t p, next;
+	int r = 0;
 
-	for (p = first; p < end; p = next) {
+	for (p = c->first; p < c->end && !r; p = next) {
 		uint64_t v = rm_get(&g->space, &g->hdr->pins, p, &next);
 
-		next = MIN(next, end);
+		next = MIN(next, c->end);
 		if (v >> 32)
-			rm_assign(&g->space, &g->hdr->pins, p, next, (uint32_t)v);
+			r = rm_assign_reserved(&g->space, &g->hdr->pins, p, next,
+					       (uint32_t)v, &c->pins_res);
 	}
+	return r;
 }
 
-/* Apply the platform's flags = 0 effect to the pages changing state. */
-static void apply_effect(struct gmem *g, enum content_effect effect,
-			 uint64_t first, uint64_t end, uint64_t from_attr)
+/* The platform's flags = 0 effect on the pages changing state. */
+static int apply_effect(struct convert *c)
 {
+	struct gmem *g = c->g;
+	struct content_target t;
 	uint64_t p, next;
+	int r = 0;
 
-	if (effect == EFFECT_NONE)
-		return;
-	for (p = first; p < end; p = next) {
+	if (c->effect == EFFECT_NONE)
+		return 0;
+	gmem_content_target(g, &t);
+	for (p = c->first; p < c->end && !r; p = next) {
 		uint64_t a = rm_get(&g->space, &g->hdr->attrs, p, &next);
 
-		next = MIN(next, end);
-		if (a == from_attr)
-			content_apply(g, effect, p, next);
+		next = MIN(next, c->end);
+		if (a == c->from)
+			r = content_apply(&t, c->effect,
+					  c->to_private ? DIR_TO_PRIVATE
+							: DIR_TO_SHARED,
+					  p, next);
 	}
+	return r;
 }
 
-static int fail(struct gmem *g, struct kvm_memory_attributes2 *a, int err,
-		uint64_t error_offset)
-{
-	a->error_offset = error_offset;
-	if (err == -EAGAIN)
-		g->hdr->ctr.eagain++;
-	else if (err == -ENOMEM)
-		g->hdr->ctr.enomem++;
-	gmem_unlock(g);
-	return err;
-}
-
-/* Slots of processes with private views (a real guest's private ranges). */
+/* Slots of other processes with private views (a real guest's). */
 static uint64_t private_view_slots(struct gmem *g)
 {
 	uint64_t mask = 0;
 	int i;
 
 	for (i = 0; i < GMEM_MAX_PROCS; i++)
-		if (i != g->slot && atomic_load(&g->hdr->procs[i].state) != PROC_FREE &&
+		if (i != g->views.slot &&
+		    atomic_load(&g->hdr->procs[i].state) != PROC_FREE &&
 		    g->hdr->procs[i].nr_private_views)
 			mask |= 1ULL << i;
 	return mask;
 }
 
-/* A to-private conversion failed after other processes may have revoked:
- * give them back views that match the unchanged attributes. */
-static int fail_restore(struct gmem *g, struct kvm_memory_attributes2 *a,
-			int err, uint64_t error_offset, uint64_t first,
-			uint64_t end, uint64_t revoked)
+static int fail(struct convert *c, int err, uint64_t error_offset)
 {
-	if (revoked)
-		peers_request(g, PEER_SYNC, first, end, revoked, NULL, NULL);
-	return fail(g, a, err, error_offset);
+	c->error_offset = error_offset;
+	return err;
 }
 
-/* Tests make a converter die at a chosen point (see t_crash). */
-int gmem_crash_point;
-
-static void crash_point(int point)
+/* Other processes that revoked for a conversion that failed get views that
+ * match the unchanged attributes back. */
+static int fail_restore(struct convert *c, int err, uint64_t error_offset)
 {
-	if (gmem_crash_point == point)
-		raise(SIGKILL);
+	if (c->revoked)
+		peers_request(c->g->hdr, &c->g->space, c->g->views.slot,
+			      PEER_SYNC, c->first, c->end, c->revoked, NULL,
+			      NULL);
+	return fail(c, err, error_offset);
+}
+
+/* Steps 6 and the no-op rule.  1: nothing to do. */
+static int convert_check(struct convert *c)
+{
+	struct gmem *g = c->g;
+	struct kvm_memory_attributes2 *a = c->a;
+	enum launch_phase phase = (enum launch_phase)atomic_load(&g->hdr->phase);
+	enum convert_dir dir = c->to_private ? DIR_TO_PRIVATE : DIR_TO_SHARED;
+
+	if ((a->flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO) && c->to_private)
+		return fail(c, -EOPNOTSUPP, a->offset);
+	if (a->flags & ~abi_accepted_modes(gmem_abi(g), gmem_model(g), dir, phase))
+		return fail(c, -EOPNOTSUPP, a->offset);
+	if (rm_find(&g->space, &g->hdr->attrs, c->first, c->end, ~0ULL,
+		    c->from) == c->end &&
+	    !(a->flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO))
+		return 1;
+	c->effect = a->flags ? EFFECT_NONE
+			     : abi_effect(gmem_abi(g), gmem_model(g), dir);
+	return 0;
+}
+
+/* Step 8: what the bookkeeping needs, before anything changes. */
+static int convert_reserve(struct convert *c)
+{
+	struct gmem *g = c->g;
+	uint32_t nodes = RM_ASSIGN_NODES;
+
+	if (g->hdr->inject_enomem) {
+		g->hdr->inject_enomem--;
+		return -ENOMEM;
+	}
+	if (c->to_private)
+		nodes += RM_ASSIGN_NODES *
+			 rm_count(&g->space, &g->hdr->pins, c->first, c->end);
+	if (pool_available(&g->space) < nodes)
+		return -ENOMEM;
+	if (rm_reserve(&c->attrs_res, &g->space, &g->hdr->attrs, c->first, c->end))
+		return -ENOMEM;
+	if (c->to_private &&
+	    rm_reserve(&c->pins_res, &g->space, &g->hdr->pins, c->first, c->end))
+		return -ENOMEM;
+	return 0;
+}
+
+static int convert_commit(struct convert *c)
+{
+	struct gmem *g = c->g;
+	int r;
+
+	CRASH_POINT(2);
+	r = rm_assign_reserved(&g->space, &g->hdr->attrs, c->first, c->end,
+			       c->want, &c->attrs_res);
+	if (r)
+		return r;
+	g->hdr->generation++;
+	CRASH_POINT(3);
+	return 0;
+}
+
+static int convert_to_private(struct convert *c)
+{
+	struct gmem *g = c->g;
+	uint64_t at;
+	int r;
+
+	/* 7. revoke every other process's mappings, then check references */
+	r = peers_request(g->hdr, &g->space, g->views.slot, PEER_REVOKE,
+			  c->first, c->end, 0, &c->revoked, &at);
+	if (r)
+		return fail_restore(c, r, at << PAGE_SHIFT);
+	CRASH_POINT(1);
+	at = first_pinned(g, c->first, c->end);
+	if (at < c->end)
+		return fail_restore(c, -EAGAIN, at << PAGE_SHIFT);
+
+	/* 8. bookkeeping */
+	r = convert_reserve(c);
+	if (r)
+		return fail_restore(c, r, c->a->offset);
+
+	r = views_revoke(&g->views, c->first, c->end);
+	if (r)
+		return fail_restore(c, r, c->a->offset);
+	r = apply_effect(c);
+	if (!r)
+		r = drain_transient(c);
+	if (!r)
+		r = convert_commit(c);
+	if (r) {
+		views_sync(&g->views, c->first, c->end);
+		return fail_restore(c, r, c->a->offset);
+	}
+	g->hdr->ctr.to_private++;
+	/* private views (a real guest's) take the pages in */
+	views_sync_private(&g->views, c->first, c->end);
+	if (private_view_slots(g))
+		peers_request(g->hdr, &g->space, g->views.slot, PEER_SYNC,
+			      c->first, c->end, private_view_slots(g), NULL,
+			      NULL);
+	return 0;
+}
+
+static int convert_to_shared(struct convert *c)
+{
+	struct gmem *g = c->g;
+	struct content_target t;
+	size_t pieces = 0;
+	int r;
+
+	/* to-shared checks no references */
+	r = convert_reserve(c);
+	if (r)
+		return fail(c, r, c->a->offset);
+	r = views_private_revoke(&g->views, c->first, c->end);
+	if (r)
+		return fail(c, r, c->a->offset);
+	r = views_prepare_grant(&g->views, c->first, c->end, &pieces);
+	if (r) {
+		views_sync(&g->views, c->first, c->end);
+		return fail(c, r, c->a->offset);
+	}
+	if (c->a->flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO) {
+		gmem_content_target(g, &t);
+		r = content_zero(&t, c->first, c->end);
+	} else {
+		r = apply_effect(c);
+	}
+	if (!r)
+		r = views_grant(&g->views, c->first, c->end);
+	if (!r)
+		r = convert_commit(c);
+	if (r) {
+		views_sync(&g->views, c->first, c->end);
+		return fail(c, r, c->a->offset);
+	}
+	g->hdr->ctr.to_shared++;
+	/* other processes' views reach the pages again before we return;
+	 * one that does not answer resynchronises when it runs */
+	peers_request(g->hdr, &g->space, g->views.slot, PEER_SYNC, c->first,
+		      c->end, 0, NULL, NULL);
+	return 0;
 }
 
 int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a)
 {
-	const struct platform_model *model = model_find(g->hdr->vm_type);
-	enum abi_profile profile = (enum abi_profile)g->hdr->profile;
-	uint64_t first = a->offset >> PAGE_SHIFT;
-	uint64_t end = first + (a->size >> PAGE_SHIFT);
-	bool to_private = a->attributes & PRIVATE;
-	enum convert_dir dir = to_private ? DIR_TO_PRIVATE : DIR_TO_SHARED;
-	uint64_t want = to_private ? PRIVATE : 0, from = to_private ? 0 : PRIVATE;
-	enum content_effect effect;
-	enum launch_phase phase;
-	uint64_t at, revoked = 0;
-	uint32_t nodes;
+	struct convert c = {
+		.g = g,
+		.a = a,
+		.first = a->offset >> PAGE_SHIFT,
+		.end = (a->offset + a->size) >> PAGE_SHIFT,
+		.to_private = a->attributes & PRIVATE,
+	};
 	int r;
 
+	c.want = c.to_private ? PRIVATE : 0;
+	c.from = c.to_private ? 0 : PRIVATE;
 	r = gmem_lock(g);
-	if (r)
+	if (r) {
+		a->error_offset = a->offset;
 		return r;
-	phase = (enum launch_phase)atomic_load(&g->hdr->phase);
-
-	/* 6. content modes */
-	if ((a->flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO) && to_private)
-		return fail(g, a, -EOPNOTSUPP, a->offset);
-	if (a->flags & ~model_accepted_modes(model, profile, dir, phase))
-		return fail(g, a, -EOPNOTSUPP, a->offset);
-
-	if (first_with_attr(g, first, end, from) == end &&
-	    !(a->flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO)) {
-		gmem_unlock(g);
-		return 0;
 	}
-
-	/* 7. revoke every other process's mappings, then check references */
-	if (to_private) {
-		r = peers_request(g, PEER_REVOKE, first, end, 0, &revoked, &at);
-		if (r)
-			return fail_restore(g, a, r, at << PAGE_SHIFT, first, end,
-					    revoked);
-		crash_point(1);
-		at = first_pinned(g, first, end);
-		if (at < end)
-			return fail_restore(g, a, -EAGAIN, at << PAGE_SHIFT,
-					    first, end, revoked);
-	}
-
-	/* 8. bookkeeping */
-	if (g->hdr->inject_enomem) {
-		g->hdr->inject_enomem--;
-		return fail_restore(g, a, -ENOMEM, a->offset, first, end,
-				    revoked);
-	}
-	nodes = RM_ASSIGN_NODES;
-	if (to_private)
-		nodes += RM_ASSIGN_NODES *
-			 extents_in(g, &g->hdr->pins, first, end);
-	if (pool_available(&g->space) < nodes)
-		return fail_restore(g, a, -ENOMEM, a->offset, first, end,
-				    revoked);
-
-	effect = a->flags ? EFFECT_NONE : model_effect(model, profile, dir);
-	if (to_private) {
-		r = views_revoke(g, first, end);
-		if (r)
-			return fail_restore(g, a, r, a->offset, first, end,
-					    revoked);
-		apply_effect(g, effect, first, end, from);
-		drain_transient(g, first, end);
-		g->hdr->ctr.to_private++;
-	} else {
-		r = views_private_revoke(g, first, end);
-		if (r)
-			return fail(g, a, r, a->offset);
-		r = views_prepare_grant(g, first, end);
-		if (r) {
-			views_sync(g, first, end);
-			return fail(g, a, r, a->offset);
-		}
-		if (a->flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO)
-			content_zero(g, first, end);
-		else
-			apply_effect(g, effect, first, end, from);
-		views_grant(g, first, end);
-		g->hdr->ctr.to_shared++;
-	}
-	crash_point(2);
-	rm_assign(&g->space, &g->hdr->attrs, first, end, want);
-	g->hdr->generation++;
-	crash_point(3);
-	/* Other processes' views reach the pages again before we return; one
-	 * that does not answer resynchronises when it runs.  After to-private,
-	 * private views (a real guest's) take the pages in. */
-	if (!to_private) {
-		peers_request(g, PEER_SYNC, first, end, 0, NULL, NULL);
-	} else {
-		views_sync_private(g, first, end);
-		if (private_view_slots(g))
-			peers_request(g, PEER_SYNC, first, end,
-				      private_view_slots(g), NULL, NULL);
-	}
+	g->views.memfd = gmem_fd(g);
+	r = convert_check(&c);
+	if (r == 0 && g->views.memfd < 0)
+		r = fail(&c, -EAGAIN, a->offset);
+	if (r == 0)
+		r = c.to_private ? convert_to_private(&c) : convert_to_shared(&c);
+	if (r == -EOPNOTSUPP || r == -EAGAIN || r == -ENOMEM)
+		a->error_offset = c.error_offset;
+	if (r == -EAGAIN)
+		g->hdr->ctr.eagain++;
+	else if (r == -ENOMEM)
+		g->hdr->ctr.enomem++;
 	gmem_unlock(g);
-	return 0;
+	rm_reserve_free(&c.attrs_res);
+	rm_reserve_free(&c.pins_res);
+	return r == 1 ? 0 : r;
 }

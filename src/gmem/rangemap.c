@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../internal.h"
+#include "rangemap.h"
 
 #define NIL 0u
 
@@ -75,6 +75,8 @@ struct rm_op {
 	bool failed;      /* the pool ran dry: abandon, nothing changed */
 	uint32_t *created, *garbage;
 	size_t nr_created, nr_garbage, cap_created, cap_garbage;
+	uint32_t discard[2];  /* subtrees cut out whole */
+	size_t nr_discard;
 };
 
 static uint32_t prio_of(uint64_t key)
@@ -92,7 +94,8 @@ static bool push(uint32_t **v, size_t *n, size_t *cap, uint32_t x)
 {
 	if (*n == *cap) {
 		size_t c = *cap ? *cap * 2 : 64;
-		uint32_t *nv = realloc(*v, c * sizeof(*nv));
+		uint32_t *nv = FAULT_INJECT("rm_push") ? NULL :
+			       realloc(*v, c * sizeof(*nv));
 
 		if (!nv)
 			return false;
@@ -189,18 +192,41 @@ static uint32_t merge(struct rm_op *op, uint32_t l, uint32_t r)
 	return n;
 }
 
-/* Every record of t becomes garbage; returns how many. */
+static uint32_t subtree_size(struct rm_space *s, uint32_t t)
+{
+	uint32_t n = 0;
+
+	while (t != NIL) {
+		n += 1 + subtree_size(s, R(t).left);
+		t = R(t).right;
+	}
+	return n;
+}
+
+/* Every record of t becomes garbage once the update commits (t is cut
+ * out whole, so it is freed by walking it then: no list, whatever its
+ * size); returns how many. */
 static uint32_t discard(struct rm_op *op, uint32_t t)
 {
-	struct rm_space *s = op->s;
-
 	if (t == NIL || op->failed)
 		return 0;
-	if (!push(&op->garbage, &op->nr_garbage, &op->cap_garbage, t)) {
+	if (op->nr_discard == ARRAY_SIZE(op->discard)) {
 		op->failed = true;
 		return 0;
 	}
-	return 1 + discard(op, R(t).left) + discard(op, R(t).right);
+	op->discard[op->nr_discard++] = t;
+	return subtree_size(op->s, t);
+}
+
+static void free_subtree(struct rm_space *s, uint32_t t)
+{
+	while (t != NIL) {
+		uint32_t right = R(t).right;
+
+		free_subtree(s, R(t).left);
+		pool_free(s, t);
+		t = right;
+	}
 }
 
 static uint32_t leftmost(struct rm_space *s, uint32_t t)
@@ -241,6 +267,7 @@ int rm_init(struct rm_space *s, struct rangemap *m, uint64_t value)
 	R(n).prio = prio_of(0);
 	m->root = n;
 	m->nr_extents = 1;
+	m->generation = 1;
 	return 0;
 }
 
@@ -266,8 +293,53 @@ uint64_t rm_get(struct rm_space *s, const struct rangemap *m, uint64_t page,
 	return floor == NIL ? 0 : R(floor).value;
 }
 
+int rm_reserve(struct rm_reserve *res, struct rm_space *s,
+	       const struct rangemap *m, uint64_t first, uint64_t end)
+{
+	/* path copies are bounded by the tree's depth (expected ~2 ln n);
+	 * the replaced extents are freed by walking them, not listed */
+	size_t created = 1024, garbage = 1024;
+
+	(void)s;
+	(void)m;
+	(void)first;
+	(void)end;
+	if (FAULT_INJECT("rm_reserve"))
+		return -ENOMEM;
+	if (res->cap_created < created) {
+		uint32_t *n = realloc(res->created, created * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		res->created = n;
+		res->cap_created = created;
+	}
+	if (res->cap_garbage < garbage) {
+		uint32_t *n = realloc(res->garbage, garbage * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		res->garbage = n;
+		res->cap_garbage = garbage;
+	}
+	return 0;
+}
+
+void rm_reserve_free(struct rm_reserve *res)
+{
+	free(res->created);
+	free(res->garbage);
+	memset(res, 0, sizeof(*res));
+}
+
 int rm_assign(struct rm_space *s, struct rangemap *m, uint64_t first,
 	      uint64_t end, uint64_t value)
+{
+	return rm_assign_reserved(s, m, first, end, value, NULL);
+}
+
+int rm_assign_reserved(struct rm_space *s, struct rangemap *m, uint64_t first,
+		       uint64_t end, uint64_t value, struct rm_reserve *res)
 {
 	struct rm_op op = { .s = s };
 	uint32_t left, mid, right, head, pred, rest, n;
@@ -277,6 +349,12 @@ int rm_assign(struct rm_space *s, struct rangemap *m, uint64_t first,
 
 	if (first >= end)
 		return 0;
+	if (res) {
+		op.created = res->created;
+		op.garbage = res->garbage;
+		op.cap_created = res->cap_created;
+		op.cap_garbage = res->cap_garbage;
+	}
 	op.txn = ++s->pool->txn ? s->pool->txn : ++s->pool->txn;
 	if (end < s->npages)
 		value_at_end = rm_get(s, m, end, NULL);
@@ -313,9 +391,7 @@ int rm_assign(struct rm_space *s, struct rangemap *m, uint64_t first,
 		/* The committed tree was never written: drop what was made. */
 		for (i = 0; i < op.nr_created; i++)
 			pool_free(s, op.created[i]);
-		free(op.created);
-		free(op.garbage);
-		return -ENOMEM;
+		goto out;
 	}
 	/* Unstamp what stays, so no later update mistakes it for its own. */
 	for (i = 0; i < op.nr_created; i++)
@@ -323,11 +399,45 @@ int rm_assign(struct rm_space *s, struct rangemap *m, uint64_t first,
 	/* Commit: one store; then the old records are garbage. */
 	__atomic_store_n(&m->root, n, __ATOMIC_RELEASE);
 	m->nr_extents = (uint32_t)((int32_t)m->nr_extents + delta);
+	__atomic_add_fetch(&m->generation, 1, __ATOMIC_RELEASE);
 	for (i = 0; i < op.nr_garbage; i++)
 		pool_free(s, op.garbage[i]);
-	free(op.created);
-	free(op.garbage);
-	return 0;
+	for (i = 0; i < op.nr_discard; i++)
+		free_subtree(s, op.discard[i]);
+out:
+	if (res) {
+		/* grown arrays stay the reservation's */
+		res->created = op.created;
+		res->garbage = op.garbage;
+		res->cap_created = op.cap_created;
+		res->cap_garbage = op.cap_garbage;
+	} else {
+		free(op.created);
+		free(op.garbage);
+	}
+	return op.failed ? -ENOMEM : 0;
+}
+
+uint64_t rm_find(struct rm_space *s, const struct rangemap *m, uint64_t first,
+		 uint64_t end, uint64_t mask, uint64_t want)
+{
+	uint64_t p, next;
+
+	for (p = first; p < end; p = next)
+		if ((rm_get(s, m, p, &next) & mask) == want)
+			return p;
+	return end;
+}
+
+uint32_t rm_count(struct rm_space *s, const struct rangemap *m, uint64_t first,
+		  uint64_t end)
+{
+	uint64_t p, next;
+	uint32_t n = 0;
+
+	for (p = first; p < end; p = next, n++)
+		rm_get(s, m, p, &next);
+	return n;
 }
 
 /* ---- recovery ---- */
@@ -357,6 +467,7 @@ int rm_recover(struct rm_space *s, struct rangemap **maps, int nr_maps,
 		count = 0;
 		mark(s, maps[k]->root, live, &count);
 		maps[k]->nr_extents = count;
+		maps[k]->generation++;
 	}
 	for (k = 0; k < nr_lists; k++)
 		for (i = lists[k]; i != NIL && i < p->bump &&
@@ -383,8 +494,10 @@ int rm_recover(struct rm_space *s, struct rangemap **maps, int nr_maps,
  * 100 000 extents here.  When a map is looked up many times between updates
  * (a guest touching memory), a process builds a flat copy: an implicit
  * B-tree of 8-key nodes (one cache line each), so a lookup costs about
- * log9(n) cache lines instead of ~2 ln(n).  Any commit replaces the root,
- * which invalidates the copy.
+ * log9(n) cache lines instead of ~2 ln(n).  Every commit bumps the map's
+ * 64-bit generation, which invalidates the copy.  (Not the root's record
+ * index: records are reused, so the same root comes back after a few
+ * updates and would make a stale copy look current.)
  */
 #define INDEX_MIN_EXTENTS 64
 #define INDEX_AFTER_LOOKUPS 32
@@ -448,7 +561,7 @@ static bool index_build(struct rm_space *s, const struct rangemap *m,
 	i = 0;
 	btree_fill(ix, f.keys, f.vals, n, &i, 0);
 	ix->last_val = f.vals[n - 1];
-	ix->root = m->root;
+	ix->valid = true;
 	free(f.keys);
 	free(f.vals);
 	return true;
@@ -464,24 +577,26 @@ void rm_index_free(struct rm_index *ix)
 	free(ix->key);
 	ix->key = NULL;
 	ix->nodes = 0;
-	ix->root = NIL;
+	ix->valid = false;
 }
 
 uint64_t rm_get_indexed(struct rm_space *s, const struct rangemap *m,
 			struct rm_index *ix, uint64_t page, uint64_t *end)
 {
+	uint64_t gen = __atomic_load_n(&m->generation, __ATOMIC_ACQUIRE);
 	uint64_t k = 0, found = UINT64_MAX;
 
-	if (ix->root != m->root || !ix->key) {
-		if (ix->seen_root != m->root) {
+	if (!ix->valid || ix->generation != gen) {
+		if (ix->seen_gen != gen) {
 			rm_index_free(ix);
-			ix->seen_root = m->root;
+			ix->seen_gen = gen;
 			ix->slow_lookups = 0;
 		}
 		if (m->nr_extents < INDEX_MIN_EXTENTS ||
 		    ++ix->slow_lookups < INDEX_AFTER_LOOKUPS ||
 		    !index_build(s, m, ix))
 			return rm_get(s, m, page, end);
+		ix->generation = gen;
 	}
 	/* the first key > page; the extent before it holds page */
 	while (k < ix->nodes) {

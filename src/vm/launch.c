@@ -3,139 +3,59 @@
  * Launch: populate the initial image into private memory, extend the launch
  * measurement, finalize.  The measurement is
  *   m = SHA-256(m || le64(gpa) || SHA-256(page)), m0 = 32 zero bytes,
- * computed with OpenSSL's libcrypto.
+ * computed with OpenSSL's libcrypto: gmemu's own digest, not a platform's.
  */
 #include <errno.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../internal.h"
+#include "../base/uaccess.h"
+#include "vm_priv.h"
 
-static int cmp_ptr(const void *a, const void *b)
+/* Every page of [gpa, gpa + len) private, and (models that enforce the
+ * launch) never populated before. */
+static int populate_check(struct vm *vm, uint64_t gpa, uint64_t len)
 {
-	uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+	uint64_t p;
 
-	return x < y ? -1 : x > y;
-}
-
-/*
- * The gmems behind [gpa, gpa + len), each once, in a fixed order so that
- * concurrent callers lock them alike.  -EINVAL when a page has no memslot
- * (or, with need_gmem, no guest_memfd memslot).
- */
-int vm_range_gmems(struct vm *vm, uint64_t gpa, uint64_t len, bool need_gmem,
-		   struct gmem **gs, int *n)
-{
-	uint64_t p = gpa, end = gpa + len;
-	int i;
-
-	*n = 0;
-	while (p < end) {
+	for (p = gpa; p < gpa + len; p += PAGE_SIZE) {
 		struct memslot *s = memslot_find(vm, p);
 
-		if (!s || (need_gmem && !s->g))
+		if (!vm_page_private(vm, s, p))
 			return -EINVAL;
-		if (s->g) {
-			for (i = 0; i < *n && gs[i] != s->g; i++)
-				;
-			if (i == *n) {
-				if (*n == VM_MAX_GMEMS)
-					return -E2BIG;
-				gs[(*n)++] = s->g;
-			}
-		}
-		p = s->gpa + s->size;
-	}
-	qsort(gs, (size_t)*n, sizeof(*gs), cmp_ptr);
-	return 0;
-}
-
-/* The gmems behind [gpa, gpa + len), locked in that order. */
-int vm_lock_range(struct vm *vm, uint64_t gpa, uint64_t len, bool need_gmem,
-		  struct gmem **gs, int *n)
-{
-	int r = vm_range_gmems(vm, gpa, len, need_gmem, gs, n);
-
-	if (!r)
-		r = vm_lock_gmems(gs, *n);
-	if (r)
-		*n = 0;
-	return r;
-}
-
-int vm_lock_gmems(struct gmem **gs, int n)
-{
-	int i, r;
-
-	for (i = 0; i < n; i++) {
-		r = gmem_lock(gs[i]);
-		if (r) {
-			while (i--)
-				gmem_unlock(gs[i]);
-			return r;
-		}
+		if (vm->model->launch_enforced &&
+		    gmem_page_populated(s->g, s->gmem_offset + (p - s->gpa)))
+			return -EEXIST;
 	}
 	return 0;
 }
 
-void vm_unlock_gmems(struct gmem **gs, int n)
+/* Record the pages as populated, memslot by memslot. */
+static int populate_mark(struct vm *vm, uint64_t gpa, uint64_t len)
 {
-	while (n--)
-		gmem_unlock(gs[n]);
-}
+	uint64_t p = gpa, end = gpa + len;
 
-/* Where the guest's bytes of the page at gpa live, for the given intent. */
-uint8_t *vm_host_ptr(struct vm *vm, const struct memslot *s, uint64_t gpa,
-		     bool private)
-{
-	if (s->g && (private || vm->profile != PROFILE_LEGACY))
-		return s->g->base + s->gmem_offset + (gpa - s->gpa);
-	return (uint8_t *)(uintptr_t)(s->uaddr + (gpa - s->gpa));
-}
+	while (p < end) {
+		struct memslot *s = memslot_find(vm, p);
+		uint64_t stop = MIN(end, s->gpa + s->size);
+		int r = gmem_mark_populated(s->g, s->gmem_offset + (p - s->gpa),
+					    stop - p);
 
-int vm_populate(struct vm *vm, uint64_t gpa, const void *src, uint64_t len)
-{
-	uint8_t m[SHA256_DIGEST_LENGTH], buf[SHA256_DIGEST_LENGTH + 8 + SHA256_DIGEST_LENGTH];
-	struct gmem *gs[VM_MAX_GMEMS];
-	uint64_t p;
-	int n = 0, r, i;
-
-	if (!len || !PAGE_ALIGNED(gpa) || !PAGE_ALIGNED(len) || gpa + len < gpa)
-		return -EINVAL;
-	pthread_rwlock_wrlock(&vm->slots_lock);
-	r = -EINVAL;
-	if (atomic_load(&vm->phase) != PHASE_PRE_LAUNCH)
-		goto out;
-	r = vm_lock_range(vm, gpa, len, true, gs, &n);
-	if (r)
-		goto out;
-	/* Everything is checked before anything changes. */
-	for (p = gpa; p < gpa + len; p += PAGE_SIZE) {
-		if (!vm_page_private(vm, memslot_find(vm, p), p)) {
-			r = -EINVAL;
-			goto out_unlock;
-		}
-	}
-	if (src) {
-		uint8_t *scratch = malloc(PAGE_SIZE);
-
-		if (!scratch) {
-			r = -ENOMEM;
-			goto out_unlock;
-		}
-		for (p = 0; p < len && !r; p += PAGE_SIZE)
-			r = uaccess_read(scratch, (const uint8_t *)src + p, PAGE_SIZE);
-		free(scratch);
 		if (r)
-			goto out_unlock;
-		for (p = 0; p < len; p += PAGE_SIZE) {
-			struct memslot *s = memslot_find(vm, gpa + p);
-
-			uaccess_read(vm_host_ptr(vm, s, gpa + p, true),
-				(const uint8_t *)src + p, PAGE_SIZE);
-		}
+			return r;
+		p = stop;
 	}
+	return 0;
+}
+
+static void measure(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	uint8_t m[SHA256_DIGEST_LENGTH];
+	uint8_t buf[SHA256_DIGEST_LENGTH + 8 + SHA256_DIGEST_LENGTH];
+	uint64_t p;
+	int i;
+
 	memcpy(m, vm->measurement, sizeof(m));
 	for (p = gpa; p < gpa + len; p += PAGE_SIZE) {
 		struct memslot *s = memslot_find(vm, p);
@@ -148,9 +68,55 @@ int vm_populate(struct vm *vm, uint64_t gpa, const void *src, uint64_t len)
 		SHA256(buf, sizeof(buf), m);
 	}
 	memcpy(vm->measurement, m, sizeof(m));
-	r = 0;
+}
+
+int vm_populate(struct vm *vm, uint64_t gpa, const void *src, uint64_t len)
+{
+	struct gmem *gs[VM_MAX_GMEMS];
+	uint8_t *scratch = NULL;
+	uint64_t p;
+	int n = 0, r;
+
+	if (!len || !PAGE_ALIGNED(gpa) || !PAGE_ALIGNED(len) || gpa + len < gpa)
+		return -EINVAL;
+	if (src) {
+		/* the source is read whole before anything changes */
+		scratch = malloc(PAGE_SIZE);
+		if (!scratch)
+			return -ENOMEM;
+		for (p = 0, r = 0; p < len && !r; p += PAGE_SIZE)
+			r = copy_from_user(scratch, (const uint8_t *)src + p,
+					   PAGE_SIZE);
+		free(scratch);
+		if (r)
+			return r;
+	}
+	pthread_rwlock_wrlock(&vm->slots_lock);
+	r = -EINVAL;
+	if (gmem_group_phase(vm->group) != PHASE_PRE_LAUNCH)
+		goto out;
+	r = vm_range_gmems(vm, gpa, len, true, gs, &n);
+	if (!r)
+		r = gmem_lock_many(gs, n);
+	if (r) {
+		n = 0;
+		goto out;
+	}
+	r = populate_check(vm, gpa, len);
+	if (!r)
+		r = populate_mark(vm, gpa, len);
+	if (r)
+		goto out_unlock;
+	for (p = 0; src && p < len && !r; p += PAGE_SIZE) {
+		struct memslot *s = memslot_find(vm, gpa + p);
+
+		r = copy_from_user(vm_host_ptr(vm, s, gpa + p, true),
+				   (const uint8_t *)src + p, PAGE_SIZE);
+	}
+	if (!r)
+		measure(vm, gpa, len);
 out_unlock:
-	vm_unlock_gmems(gs, n);
+	gmem_unlock_many(gs, n);
 out:
 	pthread_rwlock_unlock(&vm->slots_lock);
 	return r;
@@ -158,19 +124,20 @@ out:
 
 int vm_finalize(struct vm *vm)
 {
-	int expected = PHASE_PRE_LAUNCH;
-	size_t i;
+	int r;
 
 	pthread_rwlock_wrlock(&vm->slots_lock);
-	if (!atomic_compare_exchange_strong(&vm->phase, &expected,
-					    PHASE_POST_LAUNCH)) {
-		pthread_rwlock_unlock(&vm->slots_lock);
-		return -EINVAL;
-	}
-	pthread_mutex_lock(&vm->lock);
-	for (i = 0; i < vm->nr_gmems; i++)
-		atomic_store(&vm->gmems[i]->hdr->phase, PHASE_POST_LAUNCH);
-	pthread_mutex_unlock(&vm->lock);
+	r = gmem_group_finalize(vm->group);
 	pthread_rwlock_unlock(&vm->slots_lock);
-	return 0;
+	return r;
+}
+
+int vm_measurement(struct vm *vm, uint8_t out[32])
+{
+	uint8_t m[32];
+
+	pthread_rwlock_rdlock(&vm->slots_lock);
+	memcpy(m, vm->measurement, sizeof(m));
+	pthread_rwlock_unlock(&vm->slots_lock);
+	return copy_to_user(out, m, sizeof(m));
 }

@@ -1,17 +1,20 @@
 // SPDX-License-Identifier: MIT
 /*
  * Memslots: KVM_SET_USER_MEMORY_REGION(2), with the checks of Linux 6.18's
- * kvm_set_memory_region() and kvm_gmem_bind().  A guest_memfd memslot holds a
- * reference on its gmem, as the kernel's holds the file.
+ * kvm_set_memory_region() and kvm_gmem_bind().  A guest_memfd memslot holds
+ * a reference on its gmem.  Once a vCPU backend that maps regions exists,
+ * every memslot is mirrored into it over gmemu's own memory, in place.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
-#include "../internal.h"
+#include "vm_priv.h"
 
 #define MEM_SLOTS_NUM 32767
 #define ADDRESS_SPACE_NUM 2
+#define ALIAS_SLOT 0x4000 /* backend slot id of a memslot's shared alias */
 
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
@@ -42,14 +45,99 @@ struct memslot *memslot_find(struct vm *vm, uint64_t gpa)
 	return NULL;
 }
 
+/* ---- the backend's view of a memslot ---- */
+
+static int alias_views(struct memslot *s)
+{
+	long p;
+
+	if (!s->private_view) {
+		p = gmem_mmap(s->g, NULL, s->size, PROT_READ | PROT_WRITE,
+			      MAP_SHARED, (off_t)s->gmem_offset, PRIVATE_ATTR);
+		if (p < 0 && p > -4096)
+			return (int)p;
+		s->private_view = (uint8_t *)p;
+	}
+	if (!s->shared_view) {
+		p = gmem_mmap(s->g, NULL, s->size, PROT_READ | PROT_WRITE,
+			      MAP_SHARED, (off_t)s->gmem_offset, 0);
+		if (p < 0 && p > -4096)
+			return (int)p;
+		s->shared_view = (uint8_t *)p;
+	}
+	return 0;
+}
+
+static void alias_views_drop(struct memslot *s)
+{
+	if (s->private_view)
+		gmem_munmap(s->private_view, s->size);
+	if (s->shared_view)
+		gmem_munmap(s->shared_view, s->size);
+	s->private_view = s->shared_view = NULL;
+}
+
+/* Map (or, del, unmap) a memslot in the backend.  Write lock held. */
+static int mirror(struct vm *vm, struct memslot *s, bool del)
+{
+	const struct vcpu_backend *b = vm->backend;
+	uint32_t flags = s->flags & (KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY);
+	uint64_t size = del ? 0 : s->size, bit = 1ULL << vm->shared_bit;
+	int r;
+
+	if (!vm->bvm)
+		return 0;
+	b->invalidate(vm->bvm, s->gpa, s->size);
+	if (vm->model->shared_alias && s->g)
+		b->invalidate(vm->bvm, s->gpa | bit, s->size);
+	if (!s->g)
+		return b->set_region(vm->bvm, s->id, flags, s->gpa, size,
+				     (void *)(uintptr_t)s->uaddr);
+	if (!vm->model->shared_alias)
+		/* in place: the gmem's own bytes, whatever their attribute */
+		return b->set_region(vm->bvm, s->id, flags, s->gpa, size,
+				     gmem_data(s->g) + s->gmem_offset);
+	if (del) {
+		b->set_region(vm->bvm, s->id, 0, s->gpa, 0, NULL);
+		b->set_region(vm->bvm, s->id | ALIAS_SLOT, 0, s->gpa | bit, 0,
+			      NULL);
+		alias_views_drop(s);
+		return 0;
+	}
+	if ((s->id & 0xffff) >= ALIAS_SLOT)
+		return -EINVAL;
+	r = alias_views(s);
+	if (!r)
+		r = b->set_region(vm->bvm, s->id, flags, s->gpa, size,
+				  s->private_view);
+	if (!r)
+		r = b->set_region(vm->bvm, s->id | ALIAS_SLOT, flags,
+				  s->gpa | bit, size, s->shared_view);
+	if (r)
+		alias_views_drop(s);
+	return r;
+}
+
+int memslots_mirror(struct vm *vm)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < vm->nr_slots; i++) {
+		r = mirror(vm, &vm->slots[i], false);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 static void slot_delete(struct vm *vm, struct memslot *s)
 {
 	struct gmem *g = s->g;
 
-	kvmhost_slot_changed(vm, s, true);
+	mirror(vm, s, true);
 	*s = vm->slots[--vm->nr_slots];
-	if (g)
-		obj_put(&g->obj);
+	gmem_put(g);
 }
 
 void memslots_release(struct vm *vm)
@@ -60,48 +148,37 @@ void memslots_release(struct vm *vm)
 	vm->slots = NULL;
 }
 
-/* kvm_gmem_bind(): the fd must be a gmem of this VM, the range inside it,
- * and no other memslot may bind any of it. */
-static int gmem_bind(struct vm *vm, const struct kvm_userspace_memory_region2 *r,
-		     struct gmem **out)
+/* kvm_gmem_bind(): a gmem of this VM, the range inside it, and no other
+ * memslot binding any of it. */
+static int gmem_bind_check(struct vm *vm,
+			   const struct kvm_userspace_memory_region2 *r,
+			   struct gmem *g)
 {
-	struct object *obj = obj_get_fd((int)r->guest_memfd);
-	struct gmem *g;
 	size_t i;
 
-	if (!obj)
+	if (gmem_vm_id(g) != vm->id)
 		return -EINVAL;
-	if (obj->type != OBJ_GMEM)
-		goto err;
-	g = (struct gmem *)obj;
-	if (g->hdr->vm_id != vm->id)
-		goto err;
-	if (!PAGE_ALIGNED(r->guest_memfd_offset) ||
-	    r->guest_memfd_offset + r->memory_size < r->guest_memfd_offset ||
-	    r->guest_memfd_offset + r->memory_size > g->size)
-		goto err;
+	if (r->guest_memfd_offset + r->memory_size < r->guest_memfd_offset ||
+	    r->guest_memfd_offset + r->memory_size > gmem_size(g))
+		return -EINVAL;
 	for (i = 0; i < vm->nr_slots; i++) {
 		struct memslot *s = &vm->slots[i];
 
 		if (s->g == g && ranges_overlap(s->gmem_offset, s->size,
 						r->guest_memfd_offset,
 						r->memory_size))
-			goto err;
+			return -EINVAL;
 	}
-	*out = g;
 	return 0;
-err:
-	obj_put(obj);
-	return -EINVAL;
 }
 
-int memslot_set(struct vm *vm, const struct kvm_userspace_memory_region2 *r,
-		bool v2)
+int vm_set_memory_region(struct vm *vm,
+			 const struct kvm_userspace_memory_region2 *r, bool v2,
+			 struct gmem *g, int gmem_err)
 {
 	uint32_t valid = KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY;
 	uint32_t as_id = r->slot >> 16, id = r->slot & 0xffff;
 	struct memslot *old, *s;
-	struct gmem *g = NULL;
 	size_t i;
 	int err;
 
@@ -145,7 +222,7 @@ int memslot_set(struct vm *vm, const struct kvm_userspace_memory_region2 *r,
 			goto out;
 		}
 		old->flags = r->flags;
-		err = kvmhost_slot_changed(vm, old, false);
+		err = mirror(vm, old, false);
 		goto out;
 	}
 	for (i = 0; i < vm->nr_slots; i++) {
@@ -158,40 +235,68 @@ int memslot_set(struct vm *vm, const struct kvm_userspace_memory_region2 *r,
 		}
 	}
 	if (r->flags & KVM_MEM_GUEST_MEMFD) {
-		err = gmem_bind(vm, r, &g);
+		err = g ? gmem_bind_check(vm, r, g) : gmem_err;
 		if (err)
 			goto out;
 	}
 	if (vm->nr_slots == vm->cap_slots) {
 		size_t cap = vm->cap_slots ? vm->cap_slots * 2 : 8;
-		struct memslot *n = realloc(vm->slots, cap * sizeof(*n));
+		struct memslot *n = FAULT_INJECT("memslot_add") ? NULL :
+				    realloc(vm->slots, cap * sizeof(*n));
 
 		if (!n) {
 			err = -ENOMEM;
-			goto out_put;
+			goto out;
 		}
 		vm->slots = n;
 		vm->cap_slots = cap;
 	}
 	s = &vm->slots[vm->nr_slots++];
+	memset(s, 0, sizeof(*s));
 	s->id = r->slot;
 	s->flags = r->flags;
 	s->gpa = r->guest_phys_addr;
 	s->size = r->memory_size;
 	s->uaddr = r->userspace_addr;
-	s->gmem_offset = (r->flags & KVM_MEM_GUEST_MEMFD) ? r->guest_memfd_offset : 0;
-	s->g = g;
-	s->private_view = s->shared_view = NULL;
-	err = kvmhost_slot_changed(vm, s, false);
-	if (err) {
-		vm->nr_slots--;
-		goto out_put;
+	if (r->flags & KVM_MEM_GUEST_MEMFD) {
+		s->gmem_offset = r->guest_memfd_offset;
+		s->g = g;
 	}
-	goto out;
-out_put:
-	if (g)
-		obj_put(&g->obj);
+	err = mirror(vm, s, false);
+	if (err) {
+		s->g = NULL;
+		vm->nr_slots--;
+		goto out;
+	}
+	g = NULL; /* the memslot's now */
 out:
 	pthread_rwlock_unlock(&vm->slots_lock);
+	gmem_put(g); /* not kept: the caller's reference ends here */
 	return err;
+}
+
+int vm_range_gmems(struct vm *vm, uint64_t gpa, uint64_t len, bool need_gmem,
+		   struct gmem **gs, int *n)
+{
+	uint64_t p = gpa, end = gpa + len;
+	int i;
+
+	*n = 0;
+	while (p < end) {
+		struct memslot *s = memslot_find(vm, p);
+
+		if (!s || (need_gmem && !s->g))
+			return -EINVAL;
+		if (s->g) {
+			for (i = 0; i < *n && gs[i] != s->g; i++)
+				;
+			if (i == *n) {
+				if (*n == VM_MAX_GMEMS)
+					return -E2BIG;
+				gs[(*n)++] = s->g;
+			}
+		}
+		p = s->gpa + s->size;
+	}
+	return 0;
 }

@@ -1,133 +1,441 @@
 // SPDX-License-Identifier: MIT
 /*
- * The software vCPU: one guest memory access with KVM's exits.  The VM's
- * memslots are read-locked and every gmem behind the access is locked for
- * the whole access, so it sees each page entirely before or entirely after
- * a conversion, and a mismatch is found before any byte moves.
+ * The vCPU front end: KVM_CREATE_VCPU picks a backend (real KVM where
+ * /dev/kvm works, GMEMU_VCPU to force one), KVM_RUN runs it and presents
+ * exits as KVM does: a guest's hypercall through gmemu's doorbell port as
+ * KVM_EXIT_HYPERCALL, and (backends that map regions) an MMIO exit at a
+ * gmem page of a shared-alias model as the wrong-intent access it is:
+ * KVM_EXIT_MEMORY_FAULT, completed exactly once by the KVM_RUN after the
+ * VMM converts.
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
-#include "../internal.h"
+#include "../base/env.h"
+#include "../base/sys.h"
+#include "../base/uaccess.h"
+#include "vm_priv.h"
 
-#define MMIO_MAX 8
+static const struct vcpu_backend *const backends[] = {
+	&vcpu_backend_kvm,
+};
 
-static void exit_memory_fault(struct gmemu_exit *exit, uint64_t gpa,
-			      bool private)
+static const char *const backend_choices[] = { "kvm", "emulated", NULL };
+
+/* The backend a new VM's vCPUs use; NULL with *err and *why when none
+ * can run them. */
+static const struct vcpu_backend *backend_choose(struct vm *vm, int *err,
+						 const char **why)
 {
-	memset(exit, 0, sizeof(*exit));
-	exit->exit_reason = KVM_EXIT_MEMORY_FAULT;
-	exit->memory_fault.flags = private ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0;
-	exit->memory_fault.gpa = gpa & ~(uint64_t)(PAGE_SIZE - 1);
-	exit->memory_fault.size = PAGE_SIZE;
+	bool two_backing = abi_profile(vm->abi)->vm_attributes;
+	int choice = -1, r;
+	size_t i;
+
+	r = env_choice("GMEMU_VCPU", backend_choices, &choice);
+	if (r < 0) {
+		*err = r;
+		*why = "GMEMU_VCPU is neither kvm nor emulated";
+		return NULL;
+	}
+	*err = -ENODEV;
+	for (i = 0; i < ARRAY_SIZE(backends); i++) {
+		const struct vcpu_backend *b = backends[i];
+
+		if (choice >= 0 && strcmp(b->name, backend_choices[choice]))
+			continue;
+		if (two_backing && !b->two_backing) {
+			/* private GPAs in the gmem, shared ones at
+			 * userspace_addr: the backend must resolve each */
+			*why = "this backend cannot run the per-VM attribute profiles";
+			*err = -EOPNOTSUPP;
+			continue;
+		}
+		if (b->probe(why) == 0)
+			return b;
+		*err = -ENODEV;
+	}
+	return NULL;
 }
 
-static int exit_mmio(struct gmemu_exit *exit, uint64_t gpa, void *buf,
-		     size_t len, bool write)
-{
-	if (len > MMIO_MAX)
-		return -EINVAL;
-	memset(exit, 0, sizeof(*exit));
-	exit->exit_reason = KVM_EXIT_MMIO;
-	exit->mmio.phys_addr = gpa;
-	exit->mmio.len = (uint32_t)len;
-	exit->mmio.is_write = write;
-	if (write)
-		memcpy(exit->mmio.data, buf, len);
-	return 1;
-}
-
-/* Does any page of [gpa, end) lie in a memslot? */
-static bool any_slot(struct vm *vm, uint64_t gpa, uint64_t end)
+const char *vcpu_backend_name(const char **why)
 {
 	size_t i;
 
-	for (i = 0; i < vm->nr_slots; i++) {
-		struct memslot *s = &vm->slots[i];
-
-		if (s->id >> 16 == 0 && s->gpa < end && gpa < s->gpa + s->size)
-			return true;
-	}
-	return false;
+	for (i = 0; i < ARRAY_SIZE(backends); i++)
+		if (backends[i]->probe(why) == 0)
+			return backends[i]->name;
+	return NULL;
 }
 
-/*
- * In the legacy profile a page's state can also be "private, but no
- * guest_memfd backs it": KVM exits for either intent.
- */
-static bool intent_matches(struct vm *vm, struct memslot *s, uint64_t gpa,
-			   bool private)
+long vcpu_mmap_size(void)
 {
-	bool page_private = vm_page_private(vm, s, gpa);
+	size_t i, size = 0;
 
-	if (page_private != private)
+	for (i = 0; i < ARRAY_SIZE(backends); i++)
+		if (backends[i]->probe(NULL) == 0)
+			size = MAX(size, backends[i]->run_size());
+	return size ? (long)size : -ENODEV;
+}
+
+long system_ioctl_passthrough(unsigned long req, void *arg)
+{
+	size_t i;
+
+	/* what the host's CPU model answers; gmemu knows no other request */
+	switch (req) {
+	case KVM_GET_SUPPORTED_CPUID:
+	case KVM_GET_EMULATED_CPUID:
+	case KVM_GET_MSR_INDEX_LIST:
+	case KVM_GET_MSR_FEATURE_INDEX_LIST:
+		break;
+	default:
+		return -ENOTTY;
+	}
+	for (i = 0; i < ARRAY_SIZE(backends); i++)
+		if (backends[i]->probe(NULL) == 0)
+			return backends[i]->system_ioctl(req, arg);
+	return -ENOTTY;
+}
+
+/* ---- what a backend that resolves through callbacks asks ---- */
+
+static bool host_page_usable(const uint8_t *host, bool write)
+{
+	uint8_t b;
+
+	if (copy_from_user(&b, host, 1))
 		return false;
-	return !page_private || s->g;
+	return !write || copy_to_user((uint8_t *)host, &b, 1) == 0;
 }
 
-int vcpu_access(struct vm *vm, uint64_t gpa, void *buf, size_t len,
-		unsigned int flags, struct gmemu_exit *exit)
+static int vm_resolve(void *ctx, uint64_t gpa, bool private, bool write,
+		      struct guest_mem *out)
 {
-	bool write = flags & GMEMU_ACCESS_WRITE;
-	bool private = flags & GMEMU_ACCESS_PRIVATE;
-	struct gmem *gs[VM_MAX_GMEMS];
-	uint64_t p, end = gpa + len;
-	size_t done;
-	int n = 0, r;
+	struct vm *vm = ctx;
+	struct memslot *s;
+	int r = 0;
 
-	if (flags & ~(GMEMU_ACCESS_WRITE | GMEMU_ACCESS_PRIVATE))
-		return -EINVAL;
-	if (!exit || (len && !buf))
-		return -EFAULT;
-	if (!len)
-		return 0;
-	if (end < gpa)
-		return -EINVAL;
-
+	memset(out, 0, sizeof(*out));
 	pthread_rwlock_rdlock(&vm->slots_lock);
-	if (!memslot_find(vm, gpa)) {
-		/* MMIO: the whole access must be outside memory */
-		r = any_slot(vm, gpa, end) ? -EINVAL
-					   : exit_mmio(exit, gpa, buf, len, write);
+	s = memslot_find(vm, gpa);
+	if (!vm->model->shared_alias)
+		/* the page's own state is the access's intent */
+		private = vm_page_private(vm, s, gpa);
+	if (!s) {
+		out->kind = private ? GUEST_MEM_FAULT : GUEST_MEM_MMIO;
+		out->fault_flags = private ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0;
 		goto out;
 	}
-	r = vm_lock_range(vm, gpa, len, false, gs, &n);
-	if (r)
+	if (vm_page_private(vm, s, gpa) != private || (private && !s->g)) {
+		out->kind = GUEST_MEM_FAULT;
+		out->fault_flags = private ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0;
 		goto out;
-	for (p = gpa & ~(uint64_t)(PAGE_SIZE - 1); p < end; p += PAGE_SIZE) {
-		if (!intent_matches(vm, memslot_find(vm, p), p, private)) {
-			exit_memory_fault(exit, MAX(p, gpa), private);
-			r = -EFAULT;
-			goto out_unlock;
-		}
 	}
-	for (done = 0; done < len;) {
-		uint64_t at = gpa + done;
-		struct memslot *s = memslot_find(vm, at);
-		size_t chunk = MIN(len - done, s->gpa + s->size - at);
-		uint8_t *host = vm_host_ptr(vm, s, at, private);
-		bool in_gmem = s->g && (private || vm->profile != PROFILE_LEGACY);
-
-		if (in_gmem) {
-			if (write)
-				memcpy(host, (uint8_t *)buf + done, chunk);
-			else
-				memcpy((uint8_t *)buf + done, host, chunk);
-		} else {
-			/* userspace_addr is the VMM's memory: it may be bad */
-			r = write ? uaccess_write(host, (uint8_t *)buf + done, chunk)
-				  : uaccess_read((uint8_t *)buf + done, host, chunk);
-			if (r) {
-				memset(exit, 0, sizeof(*exit));
-				goto out_unlock;
-			}
-		}
-		done += chunk;
+	out->kind = GUEST_MEM_RAM;
+	out->host = vm_host_ptr(vm, s, gpa, private);
+	out->writable = !(s->flags & KVM_MEM_READONLY);
+	if (!vm_host_is_gmem(vm, s, private) &&
+	    !host_page_usable(out->host, write && out->writable)) {
+		/* the VMM's userspace_addr is not there */
+		out->kind = GUEST_MEM_FAULT;
+		out->fault_flags = 0;
 	}
-	r = 0;
-out_unlock:
-	vm_unlock_gmems(gs, n);
 out:
 	pthread_rwlock_unlock(&vm->slots_lock);
 	return r;
+}
+
+static bool vm_no_memory(void *ctx)
+{
+	struct vm *vm = ctx;
+	bool none;
+
+	pthread_rwlock_rdlock(&vm->slots_lock);
+	none = vm->nr_slots == 0;
+	pthread_rwlock_unlock(&vm->slots_lock);
+	return none;
+}
+
+const struct guest_mem_ops vm_guest_mem_ops = {
+	.resolve = vm_resolve,
+	.no_memory = vm_no_memory,
+};
+
+/* ---- creation ---- */
+
+void vcpu_put(struct vcpu *v)
+{
+	if (!v || atomic_fetch_sub(&v->refs, 1) != 1)
+		return;
+	v->vm->backend->vcpu_destroy(v->b);
+	vm_put(v->vm);
+	free(v);
+}
+
+int vcpu_usable(const struct vcpu *v)
+{
+	return v->pid == sys_getpid() ? 0 : -EIO;
+}
+
+/* The backend VM, on the first vCPU.  Write lock held. */
+static int backend_vm(struct vm *vm)
+{
+	const struct vcpu_backend *b;
+	const char *why = NULL;
+	int r = 0;
+
+	if (vm->bvm)
+		return 0;
+	b = backend_choose(vm, &r, &why);
+	if (!b)
+		return r;
+	r = b->vm_create(&vm_guest_mem_ops, vm,
+			 vm->model->shared_alias ? vm->shared_bit : 0, &vm->bvm);
+	if (r)
+		return r;
+	vm->backend = b;
+	if (vm->hypercall_exits) {
+		struct kvm_enable_cap cap = {
+			.cap = KVM_CAP_EXIT_HYPERCALL,
+			.args = { vm->hypercall_exits },
+		};
+
+		b->enable_cap(vm->bvm, &cap);
+	}
+	r = memslots_mirror(vm);
+	if (r) {
+		b->vm_destroy(vm->bvm);
+		vm->bvm = NULL;
+		vm->backend = NULL;
+	}
+	return r;
+}
+
+int vcpu_create(struct vm *vm, unsigned long id, struct vcpu **out)
+{
+	struct vcpu *v = calloc(1, sizeof(*v));
+	int r;
+
+	if (!v || FAULT_INJECT("vcpu_create")) {
+		free(v);
+		return -ENOMEM;
+	}
+	pthread_rwlock_wrlock(&vm->slots_lock);
+	r = backend_vm(vm);
+	if (!r)
+		r = vm->backend->vcpu_create(vm->bvm, id, &v->b);
+	pthread_rwlock_unlock(&vm->slots_lock);
+	if (r) {
+		free(v);
+		return r;
+	}
+	atomic_store(&v->refs, 1);
+	vm_get(vm);
+	v->vm = vm;
+	v->pid = sys_getpid();
+	*out = v;
+	return 0;
+}
+
+/* ---- KVM_RUN ---- */
+
+#define EXIT_UNION_OFFSET offsetof(struct kvm_run, mmio)
+
+/* kvm_run.memory_fault, which older headers do not name */
+struct memory_fault {
+	__u64 flags, gpa, size;
+};
+
+static struct kvm_run *run_area(struct vcpu *v)
+{
+	return v->vm->backend->run_area(v->b);
+}
+
+/* The guest rang the doorbell: show the VMM a KVM_EXIT_HYPERCALL. */
+static int hypercall_present(struct vcpu *v)
+{
+	struct kvm_run *run = run_area(v);
+	struct kvm_regs regs;
+	long r = v->vm->backend->ioctl(v->b, KVM_GET_REGS, &regs);
+
+	if (r)
+		return (int)r;
+	memcpy(v->saved_exit, (uint8_t *)run + EXIT_UNION_OFFSET,
+	       sizeof(v->saved_exit));
+	run->exit_reason = KVM_EXIT_HYPERCALL;
+	memset(&run->hypercall, 0, sizeof(run->hypercall));
+	run->hypercall.nr = regs.rax & 0xffffffffULL;
+	run->hypercall.args[0] = regs.rbx;
+	run->hypercall.args[1] = regs.rcx;
+	run->hypercall.args[2] = regs.rdx;
+	v->hypercall_pending = true;
+	return 0;
+}
+
+/* The VMM answered: its ret goes to the guest's eax, and the backend sees
+ * the port write it stopped for, finished. */
+static int hypercall_complete(struct vcpu *v)
+{
+	struct kvm_run *run = run_area(v);
+	uint64_t ret = run->hypercall.ret;
+	struct kvm_regs regs;
+	long r;
+
+	v->hypercall_pending = false;
+	r = v->vm->backend->ioctl(v->b, KVM_GET_REGS, &regs);
+	if (r)
+		return (int)r;
+	regs.rax = ret;
+	r = v->vm->backend->ioctl(v->b, KVM_SET_REGS, &regs);
+	if (r)
+		return (int)r;
+	run->exit_reason = KVM_EXIT_IO;
+	memcpy((uint8_t *)run + EXIT_UNION_OFFSET, v->saved_exit,
+	       sizeof(v->saved_exit));
+	return 0;
+}
+
+static void fault_present(struct vcpu *v)
+{
+	struct kvm_run *run = run_area(v);
+	struct memory_fault *mf =
+		(struct memory_fault *)((uint8_t *)run + EXIT_UNION_OFFSET);
+
+	run->exit_reason = KVM_EXIT_MEMORY_FAULT;
+	mf->flags = v->fault_private ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0;
+	mf->gpa = PAGE_DOWN(v->fault_gpa);
+	mf->size = PAGE_SIZE;
+}
+
+/*
+ * Has the faulting page the state the access wants?  Then do the access
+ * against the gmem's bytes and put the MMIO exit back for the backend to
+ * finish (a read returns them, a write has landed): exactly once.  1 when
+ * the page still has the other state.
+ */
+static int fault_try_complete(struct vcpu *v)
+{
+	struct kvm_run *run = run_area(v);
+	struct vm *vm = v->vm;
+	struct memslot *s;
+	struct gmem *g;
+	uint8_t *bytes;
+	int r = 1;
+
+	pthread_rwlock_rdlock(&vm->slots_lock);
+	s = memslot_find(vm, v->fault_gpa);
+	if (!s || !s->g) {
+		r = -EFAULT; /* the memslot went away */
+		goto out;
+	}
+	g = s->g;
+	r = gmem_lock_many(&g, 1);
+	if (r)
+		goto out;
+	if (vm_page_private(vm, s, v->fault_gpa) == v->fault_private) {
+		bytes = gmem_data(g) + s->gmem_offset + (v->fault_gpa - s->gpa);
+		if (v->mmio_write)
+			memcpy(bytes, v->mmio_data, v->mmio_len);
+		else
+			memcpy(v->mmio_data, bytes, v->mmio_len);
+		run->exit_reason = KVM_EXIT_MMIO;
+		run->mmio.phys_addr = v->mmio_addr;
+		run->mmio.len = v->mmio_len;
+		run->mmio.is_write = v->mmio_write;
+		memcpy(run->mmio.data, v->mmio_data, sizeof(v->mmio_data));
+		v->fault_pending = false;
+		r = 0;
+	} else {
+		r = 1;
+	}
+	gmem_unlock_many(&g, 1);
+out:
+	pthread_rwlock_unlock(&vm->slots_lock);
+	return r;
+}
+
+/* An MMIO exit at a gmem page of a shared-alias model is a wrong-intent
+ * access (its view there is SIGBUS).  Returns true when it was one. */
+static bool fault_intercept(struct vcpu *v)
+{
+	struct kvm_run *run = run_area(v);
+	struct vm *vm = v->vm;
+	uint64_t bit = 1ULL << vm->shared_bit, addr = run->mmio.phys_addr;
+	struct memslot *s;
+
+	if (!vm->model->shared_alias || run->mmio.len > sizeof(v->mmio_data))
+		return false;
+	pthread_rwlock_rdlock(&vm->slots_lock);
+	s = memslot_find(vm, addr & ~bit);
+	pthread_rwlock_unlock(&vm->slots_lock);
+	if (!s || !s->g)
+		return false;
+	v->fault_pending = true;
+	v->fault_private = !(addr & bit);
+	v->fault_gpa = addr & ~bit;
+	v->mmio_addr = addr;
+	v->mmio_len = run->mmio.len;
+	v->mmio_write = run->mmio.is_write;
+	memcpy(v->mmio_data, run->mmio.data, sizeof(v->mmio_data));
+	return true;
+}
+
+static int vcpu_run(struct vcpu *v)
+{
+	const struct vcpu_backend *b = v->vm->backend;
+	struct kvm_run *run = run_area(v);
+	int r, spins;
+
+	/* models that enforce launch run no vCPU before finalize */
+	if (v->vm->model->launch_enforced &&
+	    gmem_group_phase(v->vm->group) != PHASE_POST_LAUNCH)
+		return -EINVAL;
+	if (v->hypercall_pending) {
+		r = hypercall_complete(v);
+		if (r)
+			return r;
+	}
+	/* bounded: a view that keeps lagging cannot spin us forever */
+	for (spins = 0; spins < 1024; spins++) {
+		if (v->fault_pending) {
+			/* a pending access, or one a lagging view stopped:
+			 * completed if the page has its state, else the exit */
+			r = fault_try_complete(v);
+			if (r > 0) {
+				fault_present(v);
+				return -EFAULT;
+			}
+			if (r < 0)
+				return r;
+		}
+		r = b->run(v->b);
+		if (r)
+			return r;
+		if (run->exit_reason == KVM_EXIT_IO &&
+		    run->io.port == GMEMU_HYPERCALL_PORT &&
+		    run->io.direction == KVM_EXIT_IO_OUT)
+			return hypercall_present(v);
+		if (run->exit_reason != KVM_EXIT_MMIO || !fault_intercept(v))
+			return 0;
+	}
+	return -EAGAIN;
+}
+
+long vcpu_ioctl(struct vcpu *v, unsigned long req, void *arg)
+{
+	if (req == KVM_RUN)
+		return vcpu_run(v);
+	/* new registers: the VMM has moved on from a pending exit */
+	if (req == KVM_SET_REGS || req == KVM_SET_SREGS)
+		v->fault_pending = v->hypercall_pending = false;
+	return v->vm->backend->ioctl(v->b, req, arg);
+}
+
+long vcpu_mmap(struct vcpu *v, void *addr, size_t len, int prot, int flags,
+	       off_t offset)
+{
+	return v->vm->backend->run_mmap(v->b, addr, len, prot, flags, offset);
 }

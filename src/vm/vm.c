@@ -1,150 +1,153 @@
 // SPDX-License-Identifier: MIT
 /*
- * VMs: the platform model, the launch phase and the guest_memfd files they
- * create.  A VM fd is a small memfd so that dup() and fork() keep naming it.
+ * VMs: the platform model, the ABI, the launch phase (the gmem group) and
+ * the guest_memfd files they create.
  */
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "../internal.h"
+#include <linux/kvm_para.h>
 
-static void vm_release(struct object *obj)
+#include "../base/sys.h"
+#include "../base/uaccess.h"
+#include "vm_priv.h"
+
+void vm_get(struct vm *vm)
 {
-	struct vm *vm = (struct vm *)obj;
-	size_t i;
+	atomic_fetch_add(&vm->refs, 1);
+}
 
-	/* Its gmems live on (closing the VM fd does not invalidate them). */
-	pthread_mutex_lock(&vm->lock);
-	for (i = 0; i < vm->nr_gmems; i++)
-		vm->gmems[i]->vm = NULL;
-	vm->nr_gmems = 0;
-	pthread_mutex_unlock(&vm->lock);
-	memslots_release(vm); /* drops the memslots' gmem references */
-	legacy_release(vm);
-	if (vm->real_fd >= 0)
-		close(vm->real_fd);
+void vm_put(struct vm *vm)
+{
+	if (!vm || atomic_fetch_sub(&vm->refs, 1) != 1)
+		return;
+	/* its gmems live on (closing the VM fd does not invalidate them) */
+	memslots_release(vm);
+	vm_attributes_release(vm);
+	if (vm->bvm)
+		vm->backend->vm_destroy(vm->bvm);
+	gmem_group_put(vm->group);
 	pthread_rwlock_destroy(&vm->slots_lock);
-	pthread_mutex_destroy(&vm->lock);
-	free(vm->gmems);
 	free(vm);
 }
 
-void vm_forget_gmem(struct vm *vm, struct gmem *g)
+int vm_usable(const struct vm *vm)
 {
-	size_t i;
-
-	pthread_mutex_lock(&vm->lock);
-	for (i = 0; i < vm->nr_gmems; i++) {
-		if (vm->gmems[i] == g) {
-			vm->gmems[i] = vm->gmems[--vm->nr_gmems];
-			break;
-		}
-	}
-	pthread_mutex_unlock(&vm->lock);
+	return vm->pid == sys_getpid() ? 0 : -EIO;
 }
 
-static uint64_t random_u64(void)
+static int random_bytes(void *buf, size_t len)
 {
-	uint64_t v;
-
-	if (getrandom(&v, sizeof(v), 0) != sizeof(v))
-		v = now_ns() * 0x9e3779b97f4a7c15ULL;
-	return v;
+	return getrandom(buf, len, 0) == (ssize_t)len ? 0 : -EIO;
 }
 
-int vm_create(struct system *sys, unsigned long type)
+int vm_create(struct abi abi, unsigned long type, struct vm **out)
 {
 	const struct platform_model *model = model_find(type);
 	struct vm *vm;
-	int fd, r;
+	int r;
 
 	if (!model)
 		return -EINVAL;
 	vm = calloc(1, sizeof(*vm));
-	if (!vm)
-		return -ENOMEM;
-	/* KVM_CREATE_VM descriptors are close-on-exec. */
-	fd = memfd_create("gmemu-vm", MFD_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
+	if (!vm || FAULT_INJECT("vm_create")) {
 		free(vm);
-		return r;
-	}
-	obj_init(&vm->obj, OBJ_VM, fd, vm_release);
-	vm->profile = sys->profile;
-	vm->model = model;
-	vm->id = random_u64();
-	vm->key = random_u64();
-	atomic_store(&vm->phase, PHASE_PRE_LAUNCH);
-	pthread_mutex_init(&vm->lock, NULL);
-	pthread_rwlock_init(&vm->slots_lock, NULL);
-	vm->real_fd = -1;
-	vm->shared_bit = 47;
-	r = vm->profile == PROFILE_LEGACY ? legacy_init(vm) : 0;
-	if (!r)
-		r = obj_insert(&vm->obj);
-	if (r) {
-		close(fd);
-		vm_release(&vm->obj);
-		return r;
-	}
-	return fd;
-}
-
-static int vm_create_gmem(struct vm *vm, void *arg)
-{
-	struct kvm_create_guest_memfd args;
-	uint64_t supported;
-
-	if (!arg)
-		return -EFAULT;
-	memcpy(&args, arg, sizeof(args));
-	supported = (uint64_t)model_check_extension(vm->model, vm->profile,
-						    KVM_CAP_GUEST_MEMFD_FLAGS);
-	if (args.flags & ~supported)
-		return -EINVAL;
-	if ((int64_t)args.size <= 0 || !PAGE_ALIGNED(args.size))
-		return -EINVAL;
-	if (args.size > GMEM_MAX_SIZE)
 		return -ENOMEM;
-	return gmem_create(vm, args.size, args.flags);
+	}
+	atomic_store(&vm->refs, 1);
+	vm->abi = abi;
+	vm->model = model;
+	vm->pid = sys_getpid();
+	vm->shared_bit = 47;
+	pthread_rwlock_init(&vm->slots_lock, NULL);
+	r = random_bytes(&vm->id, sizeof(vm->id));
+	if (!r)
+		r = random_bytes(vm->key, sizeof(vm->key));
+	if (!r)
+		r = gmem_group_create(&vm->group);
+	if (!r)
+		r = vm_attributes_init(vm);
+	if (r) {
+		vm_put(vm);
+		return r;
+	}
+	*out = vm;
+	return 0;
 }
 
-long vm_ioctl(struct vm *vm, int fd, unsigned long req, void *arg)
+struct abi vm_abi(const struct vm *vm)
 {
-	struct kvm_userspace_memory_region2 r2;
+	return vm->abi;
+}
 
-	(void)fd;
-	switch (req) {
-	case KVM_CHECK_EXTENSION:
-		return model_check_extension(vm->model, vm->profile,
-					     (long)(uintptr_t)arg);
-	case KVM_CREATE_GUEST_MEMFD:
-		return vm_create_gmem(vm, arg);
-	case KVM_SET_USER_MEMORY_REGION2:
-		if (!arg)
-			return -EFAULT;
-		memcpy(&r2, arg, sizeof(r2));
-		return memslot_set(vm, &r2, true);
-	case KVM_SET_USER_MEMORY_REGION:
-		if (!arg)
-			return -EFAULT;
-		memset(&r2, 0, sizeof(r2));
-		memcpy(&r2, arg, sizeof(struct kvm_userspace_memory_region));
-		return memslot_set(vm, &r2, false);
-	case KVM_CREATE_VCPU:
-		return vcpu_create(vm, (unsigned long)(uintptr_t)arg);
-	case KVM_SET_MEMORY_ATTRIBUTES:
-		/* per-VM attributes exist only before in-place conversion */
-		if (vm->profile != PROFILE_LEGACY)
-			return -ENOTTY;
-		return legacy_set_attributes(vm, arg);
+long vm_check_extension(struct vm *vm, long cap)
+{
+	return abi_check_extension(vm->abi, vm->model, cap);
+}
+
+long system_check_extension(struct abi abi, long cap)
+{
+	return abi_check_extension(abi, NULL, cap);
+}
+
+int vm_create_gmem(struct vm *vm, const struct kvm_create_guest_memfd *args,
+		   int *fd_out, struct gmem **out)
+{
+	struct gmem_params p = {
+		.size = args->size,
+		.flags = args->flags,
+		.model = vm->model,
+		.abi = vm->abi,
+		.vm_id = vm->id,
+		.key = vm->key,
+	};
+
+	if (args->flags & ~abi_gmem_flags(vm->abi, vm->model))
+		return -EINVAL;
+	if ((int64_t)args->size <= 0 || !PAGE_ALIGNED(args->size))
+		return -EINVAL;
+	return gmem_create(vm->group, &p, fd_out, out);
+}
+
+int vm_set_shared_bit(struct vm *vm, unsigned int bit)
+{
+	int r = 0;
+
+	if (bit < PAGE_SHIFT || bit > 51)
+		return -EINVAL;
+	pthread_rwlock_wrlock(&vm->slots_lock);
+	if (vm->bvm)
+		r = -EBUSY;
+	else
+		vm->shared_bit = bit;
+	pthread_rwlock_unlock(&vm->slots_lock);
+	return r;
+}
+
+int vm_enable_cap(struct vm *vm, const void *user_arg)
+{
+	struct kvm_enable_cap cap;
+	int r;
+
+	r = copy_from_user(&cap, user_arg, sizeof(cap));
+	if (r)
+		return r;
+	if (cap.flags)
+		return -EINVAL;
+	switch (cap.cap) {
+	case KVM_CAP_EXIT_HYPERCALL:
+		/* only KVM_HC_MAP_GPA_RANGE can exit to userspace */
+		if (cap.args[0] & ~(1ULL << KVM_HC_MAP_GPA_RANGE))
+			return -EINVAL;
+		pthread_rwlock_wrlock(&vm->slots_lock);
+		vm->hypercall_exits = cap.args[0];
+		r = vm->bvm ? vm->backend->enable_cap(vm->bvm, &cap) : 0;
+		pthread_rwlock_unlock(&vm->slots_lock);
+		return r;
 	default:
-		return -ENOTTY;
+		return -EINVAL;
 	}
 }

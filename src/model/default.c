@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* KVM_X86_DEFAULT_VM: no private memory; attributes stay as created. */
-#include "../internal.h"
+#include "model.h"
 
 const struct platform_model model_default = {
 	.name = "default",

@@ -3,8 +3,9 @@
  * TDX-like: memory is encrypted and the module clears pages on conversion,
  * so with flags = 0 both sides see zeros -- a side effect, not a promise.
  * PRESERVE to private only before launch (TDH.MEM.PAGE.ADD); ZERO to shared.
+ * A page private at launch that was never added reads zeros to the guest.
  */
-#include "../internal.h"
+#include "model.h"
 
 #define ZERO KVM_SET_MEMORY_ATTRIBUTES2_ZERO
 #define PRESERVE KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE
@@ -19,4 +20,7 @@ const struct platform_model model_tdx = {
 	},
 	.effect = { [DIR_TO_SHARED] = EFFECT_ZERO,
 		    [DIR_TO_PRIVATE] = EFFECT_ZERO },
+	.shared_alias = true,
+	.launch_enforced = true,
+	.unpopulated_effect = EFFECT_ZERO,
 };

@@ -3,7 +3,7 @@
  * pKVM-like: private memory is protected by stage-2 page tables, not
  * encrypted, so the bytes survive any conversion as they are.
  */
-#include "../internal.h"
+#include "model.h"
 
 #define ZERO KVM_SET_MEMORY_ATTRIBUTES2_ZERO
 #define PRESERVE KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE

@@ -4,7 +4,7 @@
  * and with flags = 0 fresh random bytes in both directions, so that code
  * relying on contents it was not promised fails here first.
  */
-#include "../internal.h"
+#include "model.h"
 
 #define ZERO KVM_SET_MEMORY_ATTRIBUTES2_ZERO
 #define PRESERVE KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The gmem object's own fields, shared by the files of the object (gmem.c,
+ * convert.c, pins.c, launch.c).  Mechanisms (rangemap, procs, view, peers,
+ * content) do not include it: they get what they work on as arguments.
+ */
+#ifndef GMEMU_GMEM_PRIV_H
+#define GMEMU_GMEM_PRIV_H
+
+#include <pthread.h>
+
+#include "content.h"
+#include "gmem.h"
+#include "peers.h"
+#include "view.h"
+
+struct gmem_group {
+	pthread_mutex_t lock;
+	_Atomic int refs;
+	enum launch_phase phase;
+	struct gmem **members; /* weak: a gmem leaves when it is released */
+	size_t nr, cap;
+};
+
+struct gmem {
+	_Atomic int refs;
+	dev_t dev;
+	ino_t ino;
+	int fd;             /* hidden descriptor of the memfd */
+	uint8_t *base;      /* trusted view [0, size), then metadata */
+	struct gmem_hdr *hdr;
+	uint64_t size, npages;
+	struct rm_space space;
+	struct rm_index attr_index; /* under the gmem lock */
+	struct gmem_group *group;   /* the creating VM's, in its process */
+	/* this process's views: changed under the gmem lock and the
+	 * process's view-list lock, read under either */
+	struct view_set views;
+	struct peer_agent agent;
+	struct gmem *next_with_views;
+	bool with_views;
+	bool exiting;
+};
+
+#define PRIVATE KVM_MEMORY_ATTRIBUTE_PRIVATE
+
+/* The lock, bounded by the revoke timeout (-EAGAIN), and unbounded for the
+ * callers that cannot fail (munmap, close, recovery paths). */
+HIDDEN int gmem_lock(struct gmem *g);
+HIDDEN int gmem_lock_wait(struct gmem *g);
+HIDDEN int gmem_trylock(struct gmem *g);
+HIDDEN void gmem_unlock(struct gmem *g);
+HIDDEN void gmem_assert_locked(struct gmem *g);
+
+/* g's checked internal descriptor, or -EBADF when the program closed it
+ * and no caller descriptor repaired it. */
+HIDDEN int gmem_fd(struct gmem *g);
+HIDDEN void gmem_content_target(struct gmem *g, struct content_target *t);
+
+/* Launch rules applied at finalize (gmem/launch.c), under the lock. */
+HIDDEN int gmem_launch_seal(struct gmem *g);
+
+#endif

@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The gmem object's host views in this process: registering the process
+ * in the gmem's registry (a slot, an agent), creating and cutting views,
+ * the process-wide list of gmems with views (munmap, fork, exit).
+ *
+ * Locks: a gmem's lock first, then the process's view-list lock; a view
+ * set changes only under both.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "../base/sys.h"
+#include "gmem_priv.h"
+
+static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct gmem *with_views;
+
+/* ---- what the agent does for this process ---- */
+
+static int agent_apply(void *ctx, enum peer_op op, uint64_t first,
+		       uint64_t end)
+{
+	struct gmem *g = ctx;
+
+	if (gmem_fd(g) < 0)
+		return -EBADF;
+	return op == PEER_REVOKE ? views_revoke(&g->views, first, end)
+				 : views_sync(&g->views, first, end);
+}
+
+static int agent_resync(void *ctx)
+{
+	struct gmem *g = ctx;
+	struct gmem_proc *me;
+
+	if (gmem_trylock(g))
+		return -EBUSY;
+	me = &g->hdr->procs[g->views.slot];
+	atomic_store(&me->need_resync, 0);
+	if (gmem_fd(g) >= 0)
+		views_sync(&g->views, 0, g->npages);
+	atomic_store(&me->ack_gen, atomic_load(&g->hdr->req.gen));
+	gmem_unlock(g);
+	return 0;
+}
+
+static const struct peer_ops agent_ops = {
+	.apply = agent_apply,
+	.resync = agent_resync,
+};
+
+/* ---- registration of this process ---- */
+
+/* Under the gmem lock: our slot and agent, on the first view. */
+static int proc_register(struct gmem *g)
+{
+	int slot, r;
+
+	if (g->views.slot >= 0)
+		return 0;
+	slot = procs_slot_alloc(g->hdr, &g->space, -1);
+	if (slot < 0)
+		return slot;
+	g->agent.slot = slot;
+	g->agent.ops = &agent_ops;
+	g->agent.ctx = g;
+	r = agent_start(&g->agent);
+	if (r)
+		return r;
+	procs_slot_claim(g->hdr, slot, sys_getpid(), atomic_load(&g->agent.tid));
+	g->views.slot = slot;
+	return 0;
+}
+
+/* Under the gmem lock: drop our registration when no view is left.
+ * Returns true when the gmem left the list (the caller puts its ref). */
+static bool proc_unregister_if_idle(struct gmem *g)
+{
+	bool left = false;
+
+	if (g->views.head || g->views.slot < 0)
+		return false;
+	agent_stop(&g->agent);
+	procs_slot_clear(g->hdr, &g->space, g->views.slot);
+	g->views.slot = -1;
+	pthread_mutex_lock(&list_lock);
+	if (g->with_views) {
+		struct gmem **pp;
+
+		for (pp = &with_views; *pp; pp = &(*pp)->next_with_views) {
+			if (*pp == g) {
+				*pp = g->next_with_views;
+				break;
+			}
+		}
+		g->with_views = false;
+		left = true;
+	}
+	pthread_mutex_unlock(&list_lock);
+	return left;
+}
+
+/* ---- views ---- */
+
+long gmem_mmap(struct gmem *g, void *addr, size_t len, int prot, int flags,
+	       off_t offset, uint64_t maps)
+{
+	struct view *v = NULL;
+	bool left;
+	int r;
+
+	/* MAP_FIXED over views: those views end here, as the kernel's
+	 * mapping would replace theirs */
+	if ((flags & MAP_FIXED) && gmem_views_meet(addr, len)) {
+		r = gmem_munmap(addr, len);
+		if (r)
+			return r;
+	}
+	r = gmem_lock(g);
+	if (r)
+		return r;
+	g->views.memfd = gmem_fd(g);
+	if (g->views.memfd < 0) {
+		r = g->views.memfd;
+		goto out;
+	}
+	r = proc_register(g);
+	if (r)
+		goto out_idle;
+	r = view_map(&g->views, addr, len, prot, flags,
+		     (uint64_t)offset >> PAGE_SHIFT, maps, &v);
+	if (r)
+		goto out_idle;
+	pthread_mutex_lock(&list_lock);
+	r = FAULT_INJECT("view_link") ? -ENOMEM : view_link(&g->views, v);
+	if (!r && !g->with_views) {
+		g->with_views = true;
+		g->next_with_views = with_views;
+		with_views = g;
+		gmem_get(g); /* the list's */
+	}
+	pthread_mutex_unlock(&list_lock);
+	if (r) {
+		sys_munmap(v->addr, v->len);
+		free(v);
+		goto out_idle;
+	}
+	gmem_unlock(g);
+	return (long)v->addr;
+
+out_idle:
+	left = proc_unregister_if_idle(g);
+	gmem_unlock(g);
+	if (left)
+		gmem_put(g);
+	return r;
+out:
+	gmem_unlock(g);
+	return r;
+}
+
+bool gmem_views_meet(const void *addr, size_t len)
+{
+	const uint8_t *lo = addr, *hi = lo + len;
+	struct gmem *g;
+	bool meet = false;
+
+	pthread_mutex_lock(&list_lock);
+	for (g = with_views; g && !meet; g = g->next_with_views)
+		meet = views_meet(&g->views, lo, hi);
+	pthread_mutex_unlock(&list_lock);
+	return meet;
+}
+
+/* The first gmem whose views meet [lo, hi), with a reference. */
+static struct gmem *find_meeting(const uint8_t *lo, const uint8_t *hi)
+{
+	struct gmem *g;
+
+	pthread_mutex_lock(&list_lock);
+	for (g = with_views; g; g = g->next_with_views)
+		if (views_meet(&g->views, lo, hi))
+			break;
+	if (g)
+		gmem_get(g);
+	pthread_mutex_unlock(&list_lock);
+	return g;
+}
+
+int gmem_munmap(void *addr, size_t len)
+{
+	uint8_t *lo = addr, *hi = lo + len;
+	struct gmem *g;
+	int r = 0;
+
+	/* each gmem whose views meet the range, until none does: no bound
+	 * on how many */
+	while ((g = find_meeting(lo, hi))) {
+		int freed;
+		bool left;
+
+		/* munmap cannot fail in the kernel: wait for the lock */
+		r = gmem_lock_wait(g);
+		if (r) {
+			gmem_put(g);
+			return r;
+		}
+		pthread_mutex_lock(&list_lock);
+		r = views_cut(&g->views, lo, hi, &freed);
+		pthread_mutex_unlock(&list_lock);
+		left = proc_unregister_if_idle(g);
+		gmem_unlock(g);
+		if (left)
+			gmem_put(g);
+		gmem_put(g);
+		if (r)
+			return r;
+	}
+	return sys_munmap(addr, len);
+}
+
+/* ---- fork and exit ---- */
+
+/*
+ * Views are MADV_DONTFORK, so a child starts without them.  The child
+ * handler registers the child in each gmem's registry and maps its views
+ * again, from the attributes as they are then; a child that cannot be
+ * registered simply has none.  No gmem lock is held across fork(), so a
+ * fork never waits for (or deadlocks with) a conversion or a guest access.
+ */
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&list_lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&list_lock);
+}
+
+static bool child_views_restore(struct gmem *g)
+{
+	struct view *v;
+	int r;
+
+	if (gmem_lock(g))
+		return false;
+	g->views.memfd = gmem_fd(g);
+	/* the address ranges first, before anything here allocates (the
+	 * agent's thread) and could land in them */
+	r = g->views.memfd < 0 ? g->views.memfd : 0;
+	if (!r)
+		views_remap_all(&g->views);
+	if (!r && !g->views.head)
+		r = -ENOENT;
+	if (!r)
+		r = proc_register(g);
+	for (v = g->views.head; v && !r; v = v->next) {
+		v->rec = procs_rec_add(g->hdr, &g->space, g->views.slot,
+				       v->first_page, v->len >> PAGE_SHIFT);
+		if (!v->rec)
+			r = -ENOMEM;
+		else if (v->maps)
+			g->hdr->procs[g->views.slot].nr_private_views++;
+	}
+	if (r) {
+		/* unregistered, the child keeps no mapping */
+		for (v = g->views.head; v; v = v->next)
+			sys_munmap(v->addr, v->len);
+		if (g->views.slot >= 0) {
+			agent_stop(&g->agent);
+			procs_slot_clear(g->hdr, &g->space, g->views.slot);
+			g->views.slot = -1;
+		}
+	}
+	gmem_unlock(g);
+	return !r;
+}
+
+static void atfork_child(void)
+{
+	struct gmem **pp, *g;
+
+	/* we are the only thread: the list is ours to walk */
+	pthread_mutex_unlock(&list_lock);
+	for (g = with_views; g; g = g->next_with_views) {
+		/* the parent's slot and agent are not ours */
+		g->views.slot = -1;
+		g->agent.running = false;
+	}
+	for (pp = &with_views; (g = *pp);) {
+		if (child_views_restore(g)) {
+			pp = &g->next_with_views;
+			continue;
+		}
+		*pp = g->next_with_views;
+		g->with_views = false;
+		views_forget(&g->views);
+		gmem_put(g);
+	}
+}
+
+/*
+ * At exit our views go (as the kernel's go with the process) and our agents
+ * stop, before the rest of the process's exit work (a leak checker walking
+ * threads, say): no converter then waits for a process that is leaving.
+ */
+static void gmem_exit(void)
+{
+	for (;;) {
+		struct gmem *g;
+		int freed;
+		bool left;
+
+		pthread_mutex_lock(&list_lock);
+		for (g = with_views; g && g->exiting; g = g->next_with_views)
+			;
+		if (g) {
+			g->exiting = true;
+			gmem_get(g);
+		}
+		pthread_mutex_unlock(&list_lock);
+		if (!g)
+			break;
+		if (gmem_lock(g) == 0) {
+			pthread_mutex_lock(&list_lock);
+			views_cut(&g->views, NULL, (uint8_t *)UINTPTR_MAX, &freed);
+			pthread_mutex_unlock(&list_lock);
+			left = proc_unregister_if_idle(g);
+			gmem_unlock(g);
+			if (left)
+				gmem_put(g);
+		} else {
+			/* cannot take the lock: stop answering at least; a
+			 * converter sees the agent gone */
+			agent_stop(&g->agent);
+		}
+		gmem_put(g);
+	}
+}
+
+__attribute__((constructor)) static void gmem_process_init(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	atexit(gmem_exit);
+}

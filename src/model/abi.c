@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ABI profiles and the capabilities they report.  Every answer of
+ * KVM_CHECK_EXTENSION comes from here, so the table in docs/contract.md and
+ * the code have one place to agree on.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "model.h"
+
+static const struct platform_model *const models[] = {
+	&model_default, &model_sw_protected, &model_pkvm, &model_snp,
+	&model_tdx,
+};
+
+const struct platform_model *model_find(uint64_t vm_type)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(models); i++)
+		if (models[i]->vm_type == vm_type)
+			return models[i];
+	return NULL;
+}
+
+const struct platform_model *const *model_all(size_t *count)
+{
+	*count = ARRAY_SIZE(models);
+	return models;
+}
+
+static const struct abi_profile profiles[NR_PROFILES] = {
+	[PROFILE_CONTENTMODES] = {
+		.name = "contentmodes",
+		.gmem_attributes = true,
+		.content_modes = true,
+		.cap_gmem_attributes = KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES,
+	},
+	[PROFILE_V8] = {
+		.name = "v8",
+		.gmem_attributes = true,
+		.cap_gmem_attributes = KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES,
+	},
+	[PROFILE_6_18] = {
+		.name = "6.18",
+		.alias = "legacy",
+		.vm_attributes = true,
+	},
+};
+
+static const char *const names[] = { "contentmodes", "v8", "6.18", "legacy",
+				     NULL };
+
+const struct abi_profile *abi_profile(struct abi abi)
+{
+	return &profiles[abi.id < NR_PROFILES ? abi.id : 0];
+}
+
+const char *abi_name(struct abi abi)
+{
+	return abi_profile(abi)->name;
+}
+
+const char *const *abi_names(void)
+{
+	return names;
+}
+
+int abi_parse(const char *name, struct abi *out)
+{
+	int p;
+
+	if (!name)
+		return -EINVAL;
+	for (p = 0; p < NR_PROFILES; p++) {
+		if (strcmp(name, profiles[p].name) == 0 ||
+		    (profiles[p].alias && strcmp(name, profiles[p].alias) == 0)) {
+			out->id = (enum abi_profile_id)p;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+uint64_t abi_accepted_modes(struct abi abi, const struct platform_model *m,
+			    enum convert_dir dir, enum launch_phase phase)
+{
+	if (!abi_profile(abi)->content_modes || !m->private_mem)
+		return 0;
+	return m->modes[dir][phase];
+}
+
+enum content_effect abi_effect(struct abi abi, const struct platform_model *m,
+			       enum convert_dir dir)
+{
+	/* Without content modes KVM does not touch contents on conversion. */
+	if (!abi_profile(abi)->content_modes)
+		return EFFECT_NONE;
+	return m->effect[dir];
+}
+
+uint64_t abi_gmem_flags(struct abi abi, const struct platform_model *m)
+{
+	const uint64_t all = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+
+	/* 6.18: INIT_SHARED only where nothing can be private, and on the
+	 * system handle (what some VM type accepts). */
+	if (abi_profile(abi)->vm_attributes && m && m->private_mem)
+		return GUEST_MEMFD_FLAG_MMAP;
+	return all;
+}
+
+/* Modes of m (or of every model, m == NULL) in the phases of phase_mask. */
+static uint64_t modes_union(struct abi abi, const struct platform_model *m,
+			    unsigned int phase_mask)
+{
+	uint64_t modes = 0;
+	size_t i, n = m ? 1 : ARRAY_SIZE(models);
+	int dir, phase;
+
+	for (i = 0; i < n; i++) {
+		const struct platform_model *x = m ? m : models[i];
+
+		for (dir = 0; dir < NR_DIRS; dir++)
+			for (phase = 0; phase < NR_PHASES; phase++)
+				if (phase_mask & (1u << phase))
+					modes |= abi_accepted_modes(
+						abi, x, (enum convert_dir)dir,
+						(enum launch_phase)phase);
+	}
+	return modes;
+}
+
+static bool any_private_mem(const struct platform_model *m)
+{
+	size_t i;
+
+	if (m)
+		return m->private_mem;
+	for (i = 0; i < ARRAY_SIZE(models); i++)
+		if (models[i]->private_mem)
+			return true;
+	return false;
+}
+
+long abi_check_extension(struct abi abi, const struct platform_model *m,
+			 long cap)
+{
+	const struct abi_profile *p = abi_profile(abi);
+
+	if (cap == p->cap_gmem_attributes && p->gmem_attributes)
+		return any_private_mem(m) ? (long)KVM_MEMORY_ATTRIBUTE_PRIVATE : 0;
+	switch (cap) {
+	case KVM_CAP_USER_MEMORY:
+	case KVM_CAP_USER_MEMORY2:
+	case KVM_CAP_MEMORY_FAULT_INFO:
+	case KVM_CAP_GUEST_MEMFD:
+		return 1;
+	case KVM_CAP_VM_TYPES:
+		return (1L << KVM_X86_DEFAULT_VM) |
+		       (1L << KVM_X86_SW_PROTECTED_VM) |
+		       (1L << KVM_X86_SNP_VM) | (1L << KVM_X86_TDX_VM);
+	case KVM_CAP_GUEST_MEMFD_FLAGS:
+		return (long)abi_gmem_flags(abi, m);
+	case KVM_CAP_MEMORY_ATTRIBUTES:
+		return p->vm_attributes && any_private_mem(m) ?
+			       (long)KVM_MEMORY_ATTRIBUTE_PRIVATE : 0;
+	case KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS:
+		return (long)modes_union(abi, m, 3u);
+	case KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_FLAGS:
+		return (long)modes_union(abi, m, 1u << PHASE_PRE_LAUNCH);
+	case KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_FLAGS:
+		return (long)modes_union(abi, m, 1u << PHASE_POST_LAUNCH);
+	default:
+		return 0;
+	}
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Platform models and ABI profiles: data at the bottom of the house that
+ * every layer may read and that calls no one.
+ *
+ * A model says what the platform's trusted entity does to memory (which
+ * content modes each direction accepts in each launch phase, what flags = 0
+ * does to the bytes, how its guests reach shared pages, its launch rules).
+ * A profile says which kernel ABI a system handle presents.  Capabilities
+ * are computed from both: userspace discovers what is supported from
+ * KVM_CHECK_EXTENSION, never from the VM type.
+ */
+#ifndef GMEMU_MODEL_H
+#define GMEMU_MODEL_H
+
+#include "../base/common.h"
+
+enum launch_phase { PHASE_PRE_LAUNCH, PHASE_POST_LAUNCH, NR_PHASES };
+enum convert_dir { DIR_TO_SHARED, DIR_TO_PRIVATE, NR_DIRS };
+
+/* What happens to the bytes of a page that changes state with flags = 0. */
+enum content_effect {
+	EFFECT_NONE,    /* bytes unchanged */
+	EFFECT_RANDOM,  /* fresh random bytes */
+	EFFECT_CIPHER,  /* a per-VM keyed cipher: to-shared the host sees
+			 * ciphertext, to-private the guest sees the
+			 * decryption of what the host wrote */
+	EFFECT_ZERO,    /* zeros (a side effect, not a guarantee) */
+};
+
+struct platform_model {
+	const char *name;
+	uint64_t vm_type;
+	bool private_mem;
+	/* content-mode flags accepted, per direction and launch phase */
+	uint64_t modes[NR_DIRS][NR_PHASES];
+	enum content_effect effect[NR_DIRS];
+	/* Real guests reach a shared page at GPA | shared bit and a private
+	 * one at its GPA, as TDX's shared bit (and SNP's C-bit, inverted)
+	 * make them; other models' guests reach every page at its GPA. */
+	bool shared_alias;
+	/* Launch as the hardware enforces it: vCPUs run only after
+	 * finalize, a page is populated at most once, and a page private at
+	 * finalize that was never populated shows the guest this effect
+	 * (SNP-like: garbage; TDX-like: zeros), never the host's plaintext. */
+	bool launch_enforced;
+	enum content_effect unpopulated_effect;
+};
+
+HIDDEN const struct platform_model *model_find(uint64_t vm_type);
+HIDDEN const struct platform_model *const *model_all(size_t *count);
+
+extern HIDDEN const struct platform_model model_default;
+extern HIDDEN const struct platform_model model_sw_protected;
+extern HIDDEN const struct platform_model model_pkvm;
+extern HIDDEN const struct platform_model model_snp;
+extern HIDDEN const struct platform_model model_tdx;
+
+/* ---- ABI profiles ---- */
+
+enum abi_profile_id {
+	PROFILE_CONTENTMODES,
+	PROFILE_V8,
+	PROFILE_6_18,
+	NR_PROFILES,
+};
+
+struct abi_profile {
+	const char *name;
+	const char *alias;       /* another accepted name, or NULL */
+	bool gmem_attributes;    /* KVM_SET_MEMORY_ATTRIBUTES2 on gmem fds */
+	bool content_modes;      /* ZERO/PRESERVE and their capabilities */
+	bool vm_attributes;      /* per-VM KVM_SET_MEMORY_ATTRIBUTES */
+	long cap_gmem_attributes; /* number of KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES */
+};
+
+/* The ABI a system handle (and everything created from it) presents. */
+struct abi {
+	enum abi_profile_id id;
+};
+
+HIDDEN const struct abi_profile *abi_profile(struct abi abi);
+HIDDEN const char *abi_name(struct abi abi);
+/* "contentmodes", "v8", "6.18" or "legacy"; -EINVAL for anything else. */
+HIDDEN int abi_parse(const char *name, struct abi *out);
+/* The NULL-terminated list of accepted names (for messages). */
+HIDDEN const char *const *abi_names(void);
+
+HIDDEN uint64_t abi_accepted_modes(struct abi abi,
+				   const struct platform_model *m,
+				   enum convert_dir dir, enum launch_phase phase);
+HIDDEN enum content_effect abi_effect(struct abi abi,
+				      const struct platform_model *m,
+				      enum convert_dir dir);
+/* guest_memfd creation flags this ABI accepts on a VM of model m. */
+HIDDEN uint64_t abi_gmem_flags(struct abi abi, const struct platform_model *m);
+/* KVM_CHECK_EXTENSION: m == NULL answers for the system handle. */
+HIDDEN long abi_check_extension(struct abi abi, const struct platform_model *m,
+				long cap);
+
+#endif /* GMEMU_MODEL_H */
