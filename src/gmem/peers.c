@@ -19,6 +19,7 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include "../base/sys.h"
 #include "peers.h"
@@ -218,7 +219,12 @@ static void *agent_main(void *arg)
 		    atomic_compare_exchange_strong(&me->invite, &inv,
 						   inv | CLAIMED)) {
 			/* invited: the converter holds the lock and waits */
-			int err = a->ops->apply(a->ctx, (enum peer_op)h->req.op,
+			int err;
+
+			/* test builds: a peer stopped after claiming */
+			if (FAULT_INJECT("agent_claimed"))
+				kill(getpid(), SIGSTOP);
+			err = a->ops->apply(a->ctx, (enum peer_op)h->req.op,
 						h->req.first, h->req.end);
 			uint64_t claimed = inv | CLAIMED;
 
