@@ -37,8 +37,8 @@ BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 GUESTS   := $(patsubst tests/guests/%.S,$(BUILD)/guests/%.bin,$(wildcard tests/guests/*.S))
 
-.PHONY: all check check-plain check-asan check-clang demo bench install \
-        uninstall clean tests
+.PHONY: all check check-plain check-asan check-clang check-tsan demo bench \
+        install uninstall clean tests fuzz soak
 
 all: $(BUILD)/libgmemu.a $(BUILD)/libgmemu.so.$(SOMAJOR) $(BUILD)/libgmemu.so \
      $(BUILD)/gmemu
@@ -77,11 +77,21 @@ $(BUILD)/gmemu: tools/gmemu.c $(BUILD)/libgmemu.a
 	@echo "  CC      $@"
 	@$(CC) $(BASEFLAGS) $(DEPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS)
 
+FUZZ_SRC := tests/fuzz/refmodel.c tests/fuzz/diffops.c
+
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libgmemu-internal.a
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	@$(CC) $(BASEFLAGS) $(DEPFLAGS) -DGMEMU_TESTING -Isrc $(CFLAGS) -o $@ $< \
+	@$(CC) $(BASEFLAGS) $(DEPFLAGS) -DGMEMU_TESTING -Isrc -Itests $(CFLAGS) -o $@ $< \
 	  $(BUILD)/libgmemu-internal.a $(LDLIBS)
+
+# the differential fuzzer: the reference model and the driver, against the
+# released library's objects
+$(BUILD)/tests/t_differential: tests/t_differential.c $(FUZZ_SRC) $(BUILD)/libgmemu.a
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	@$(CC) $(BASEFLAGS) $(DEPFLAGS) -Itests $(CFLAGS) -o $@ $< $(FUZZ_SRC) \
+	  $(BUILD)/libgmemu.a $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libgmemu-internal.a
 	@mkdir -p $(dir $@)
@@ -121,10 +131,44 @@ check-clang:
 	  echo "clang build: ok"; \
 	else echo "clang build: skipped (no clang)"; fi
 
+# ThreadSanitizer over the concurrency tests (forked children start
+# threads: die_after_fork=0)
+TSAN_TESTS := t_processes t_stress t_views t_vcpu t_reliability
+check-tsan:
+	@$(MAKE) --no-print-directory BUILD=build/tsan OPT=-O1 \
+	  SANFLAGS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%) >/dev/null
+	@TSAN_OPTIONS="die_after_fork=0 halt_on_error=1 second_deadlock_stack=1" \
+	  GMEMU_SOAK_ITERATIONS=40 tests/run.sh build/tsan $(TSAN_TESTS:%=build/tsan/tests/%)
+
 check:
 	@$(MAKE) --no-print-directory check-plain
 	@$(MAKE) --no-print-directory check-clang
 	@$(MAKE) --no-print-directory check-asan
+	@$(MAKE) --no-print-directory check-tsan
+
+# Longer runs than make check's: FUZZ_SECONDS of differential fuzzing
+# (libFuzzer with clang, else the seeded driver), SOAK_ITERATIONS kills.
+FUZZ_SECONDS ?= 600
+SOAK_ITERATIONS ?= 5000
+fuzz:
+	@if command -v clang >/dev/null && echo 'int main(void){return 0;}' | \
+	    clang -fsanitize=fuzzer-no-link -x c - -o /dev/null 2>/dev/null; then \
+	  $(MAKE) --no-print-directory CC=clang BUILD=build/fuzz OPT=-O1 \
+	    SANFLAGS="-fsanitize=address,undefined,fuzzer-no-link" build/fuzz/libgmemu.a && \
+	  clang $(BASEFLAGS) -fsanitize=address,undefined,fuzzer -Itests -O1 -g \
+	    -o build/fuzz/diff_fuzz tests/fuzz/libfuzzer.c $(FUZZ_SRC) \
+	    build/fuzz/libgmemu.a $(LDLIBS) && \
+	  mkdir -p build/fuzz/corpus && \
+	  ASAN_OPTIONS=handle_sigbus=0:allow_user_segv_handler=1:detect_leaks=0 \
+	    build/fuzz/diff_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    build/fuzz/corpus; \
+	else \
+	  $(MAKE) --no-print-directory $(BUILD)/tests/t_differential && \
+	  GMEMU_FUZZ_SECONDS=$(FUZZ_SECONDS) $(BUILD)/tests/t_differential; \
+	fi
+
+soak: $(BUILD)/tests/t_soak
+	GMEMU_SOAK_ITERATIONS=$(SOAK_ITERATIONS) $(BUILD)/tests/t_soak
 
 demo: $(BUILD)/gmemu $(GUESTS)
 	$(BUILD)/gmemu demo

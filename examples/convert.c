@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Build: cc convert.c $(pkg-config --cflags --libs --static gmemu) */
 #include <gmemu.h>
 #include <stdio.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Run test programs (TAP), print each program's output and a last line
 # "N passed, N failed, N skipped".  Exit status non-zero on any failure.
 set -u

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The command line: help, version, refused commands, arguments and
 # environment values (exit 2, naming what was refused), demo of named
 # models, inspect's legend and --watch.  TAP.

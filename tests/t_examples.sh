@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The README's example and the tool's commands run and say what they should.
 # TAP; the build directory comes from GMEMU_LIBSO's folder.
 build=$(dirname "${GMEMU_LIBSO:-build/libgmemu.so}")
@@ -9,7 +10,7 @@ check() { # name, command...
 	if out=$("$@" 2>&1); then echo "ok $n - $name"; else
 		echo "not ok $n - $name"; echo "$out" | sed 's/^/# /'; fail=1; fi
 }
-echo "1..5"
+echo "1..6"
 check readme_example bash -c "'$build/examples/convert' | grep -qx 'payload for the guest'"
 check demo_runs_every_model bash -c "'$build/gmemu' demo > '$build/demo.out' && for m in sw_protected pkvm snp tdx; do grep -q \"^== \$m\" '$build/demo.out' || exit 1; done && grep -q 'SIGBUS at' '$build/demo.out' && ! grep -q 'failed' '$build/demo.out' && [ \$(grep -c 'launch measurement: [0-9a-f]\{64\}' '$build/demo.out') -eq 4 ] && [ \$(grep -c 'guest reads page 3 privately: \"GMEMU BOOT IMAGE\"' '$build/demo.out') -eq 4 ] && grep -q 'KVM_EXIT_MEMORY_FAULT (flags PRIVATE' '$build/demo.out' && { ! grep -q 'vCPUs run here' '$build/demo.out' || [ \$(grep -c 'the access completes, reading' '$build/demo.out') -eq 2 ]; } && ! LC_ALL=C grep -q '[^[:print:][:space:]]' '$build/demo.out' && GMEMU_ABI=v8 '$build/gmemu' demo | grep -q 'profile v8' && GMEMU_ABI=legacy '$build/gmemu' demo | grep -q 'showing contentmodes'"
 check caps_table bash -c "'$build/gmemu' caps | grep -q '^contentmodes  snp  *ZERO|PRESERVE  ZERO|PRESERVE  ZERO  ' && '$build/gmemu' caps | grep -q '^6.18  *snp  .*PRIVATE  *MMAP *\$'"
@@ -28,4 +29,12 @@ check install_and_pkg_config bash -c "
 	cc examples/convert.c \$flags -o \$d/ex &&
 	LD_LIBRARY_PATH=\$d/lib \$d/ex | grep -qx 'payload for the guest' &&
 	\$d/bin/gmemu caps | grep -q '^v8'"
+check install_libdir_destdir_uninstall bash -c "
+	d=\$(mktemp -d) && trap 'rm -rf \$d' EXIT &&
+	make --no-print-directory -s install PREFIX=/opt/g LIBDIR=/opt/g/lib64 DESTDIR=\$d/stage >/dev/null &&
+	test -f \$d/stage/opt/g/lib64/libgmemu.a && test -L \$d/stage/opt/g/lib64/libgmemu.so.0 &&
+	grep -qx 'libdir=/opt/g/lib64' \$d/stage/opt/g/lib64/pkgconfig/gmemu.pc &&
+	test -x \$d/stage/opt/g/bin/gmemu && test -f \$d/stage/opt/g/include/gmemu.h &&
+	make --no-print-directory -s uninstall PREFIX=/opt/g LIBDIR=/opt/g/lib64 DESTDIR=\$d/stage >/dev/null &&
+	[ -z \"\$(find \$d/stage -type f -o -type l)\" ]"
 exit $fail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The released libraries define no global symbol outside the gmemu_ prefix:
 # a program with its own vm_create, trace_init and pool_alloc links against
 # both, and runs.  TAP.

@@ -230,3 +230,38 @@ TEST(inspect_watch_shows_rates)
 	CHECK(rate > 10);
 	CHECK(!strstr(p, "per second: conversions "));
 }
+
+/* A gmem of another layout version is refused (EPROTO), never read as
+ * this one, and inspect names both versions. */
+TEST(other_layout_version_refused)
+{
+	char tool[256], cmd[512];
+	int kvm = open_kvm(NULL), vm = create_vm(kvm, GMEMU_VM_PKVM);
+	int g = create_gmem(vm, 4 * PAGE, GUEST_MEMFD_FLAG_MMAP);
+	struct gmemu_gmem_info info = { .sz = sizeof(info) };
+	char *buf = NULL, out[4096];
+	size_t len = 0;
+	FILE *f;
+	int d = dup(g); /* a descriptor the library has not seen */
+
+	tool_path(tool, sizeof(tool));
+	wb_gmem(g)->hdr->version = 99; /* as another gmemu would lay it out */
+	CHECK_OK(gmemu_close(g));      /* this process forgets the gmem */
+	CHECK_ERR(gmemu_gmem_info(d, &info), EPROTO);
+	CHECK_ERR(gmemu_pin(d, 0, PAGE), EPROTO);
+	CHECK_ERR(gmemu_mmap(NULL, PAGE, PROT_READ, MAP_SHARED, d, 0) == MAP_FAILED ? -1 : 0,
+		  EPROTO);
+	f = open_memstream(&buf, &len);
+	CHECK_ERR(gmemu_gmem_dump(d, f), EPROTO);
+	fclose(f);
+	CHECK(strstr(buf, "layout version 99; this gmemu reads version 2"));
+	free(buf);
+	snprintf(cmd, sizeof(cmd), "%s inspect /proc/%d/fd/%d 2>&1", tool,
+		 (int)getpid(), d);
+	f = popen(cmd, "r");
+	CHECK(f);
+	out[fread(out, 1, sizeof(out) - 1, f)] = 0;
+	CHECK(pclose(f) != 0);
+	printf("%s", out);
+	CHECK(strstr(out, "layout version 99; this gmemu reads version 2"));
+}

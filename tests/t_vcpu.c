@@ -139,7 +139,7 @@ TEST(plain_memslot_is_always_shared)
 
 /* ---- accesses racing with conversions ---- */
 
-static volatile int stop_;
+static _Atomic int stop_;
 static int torn_, completed_, faulted_;
 
 static void *private_reader(void *arg)

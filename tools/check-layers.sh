@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The house's rule: a module includes only its own headers and those of the
 # layers below it (docs/decisions.md, "The house").  Ranks, top to bottom:
 #   shim 0 > uapi 1 > vm 2 > vcpu 3 > gmem object 4 > peers 5 >

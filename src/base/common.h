@@ -43,6 +43,17 @@ static inline uint64_t now_ns(void)
 #ifdef GMEMU_TESTING
 HIDDEN bool fault_hit(const char *site);
 #define FAULT_INJECT(site) fault_hit(site)
+/* Every allocation of the library is also the site "alloc": a test can
+ * fail the nth one and check that the call it was part of fails ENOMEM
+ * with nothing changed. */
+HIDDEN void *testing_malloc(size_t n);
+HIDDEN void *testing_calloc(size_t n, size_t size);
+HIDDEN void *testing_realloc(void *p, size_t n);
+HIDDEN void *testing_aligned_alloc(size_t align, size_t n);
+#define malloc(n) testing_malloc(n)
+#define calloc(n, s) testing_calloc(n, s)
+#define realloc(p, n) testing_realloc(p, n)
+#define aligned_alloc(a, n) testing_aligned_alloc(a, n)
 #else
 #define FAULT_INJECT(site) false
 #endif

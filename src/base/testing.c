@@ -5,6 +5,12 @@
 #include "testing.h"
 
 #ifdef GMEMU_TESTING
+#undef malloc
+#undef calloc
+#undef realloc
+#undef aligned_alloc
+#include <stdlib.h>
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *armed_site;
 static int countdown, hits;
@@ -37,6 +43,25 @@ bool fault_hit(const char *site)
 	}
 	pthread_mutex_unlock(&lock);
 	return fire;
+}
+void *testing_malloc(size_t n)
+{
+	return fault_hit("alloc") ? NULL : malloc(n);
+}
+
+void *testing_calloc(size_t n, size_t size)
+{
+	return fault_hit("alloc") ? NULL : calloc(n, size);
+}
+
+void *testing_realloc(void *p, size_t n)
+{
+	return fault_hit("alloc") ? NULL : realloc(p, n);
+}
+
+void *testing_aligned_alloc(size_t align, size_t n)
+{
+	return fault_hit("alloc") ? NULL : aligned_alloc(align, n);
 }
 #else
 /* the released library: nothing (an empty unit is not allowed) */

@@ -201,21 +201,25 @@ static int convert_to_private(struct convert *c)
 	if (r)
 		return fail_restore(c, r, c->a->offset);
 
+	/* our own views change with the attributes, as one step for this
+	 * process's other threads (and its agent) */
+	gmem_views_lock();
 	r = views_revoke(&g->views, c->first, c->end);
+	if (!r) {
+		r = apply_effect(c);
+		if (!r)
+			r = drain_transient(c);
+		if (!r)
+			r = convert_commit(c);
+		if (r)
+			views_sync(&g->views, c->first, c->end);
+		else	/* private views (a real guest's) take the pages in */
+			views_sync_private(&g->views, c->first, c->end);
+	}
+	gmem_views_unlock();
 	if (r)
 		return fail_restore(c, r, c->a->offset);
-	r = apply_effect(c);
-	if (!r)
-		r = drain_transient(c);
-	if (!r)
-		r = convert_commit(c);
-	if (r) {
-		views_sync(&g->views, c->first, c->end);
-		return fail_restore(c, r, c->a->offset);
-	}
 	g->hdr->ctr.to_private++;
-	/* private views (a real guest's) take the pages in */
-	views_sync_private(&g->views, c->first, c->end);
 	if (private_view_slots(g))
 		peers_request(g->hdr, &g->space, g->views.slot, PEER_SYNC,
 			      c->first, c->end, private_view_slots(g), NULL,
@@ -234,28 +238,26 @@ static int convert_to_shared(struct convert *c)
 	r = convert_reserve(c);
 	if (r)
 		return fail(c, r, c->a->offset);
+	gmem_views_lock();
 	r = views_private_revoke(&g->views, c->first, c->end);
+	if (!r) {
+		r = views_prepare_grant(&g->views, c->first, c->end, &pieces);
+		if (!r && (c->a->flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO)) {
+			gmem_content_target(g, &t);
+			r = content_zero(&t, c->first, c->end);
+		} else if (!r) {
+			r = apply_effect(c);
+		}
+		if (!r)
+			r = views_grant(&g->views, c->first, c->end);
+		if (!r)
+			r = convert_commit(c);
+		if (r)
+			views_sync(&g->views, c->first, c->end);
+	}
+	gmem_views_unlock();
 	if (r)
 		return fail(c, r, c->a->offset);
-	r = views_prepare_grant(&g->views, c->first, c->end, &pieces);
-	if (r) {
-		views_sync(&g->views, c->first, c->end);
-		return fail(c, r, c->a->offset);
-	}
-	if (c->a->flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO) {
-		gmem_content_target(g, &t);
-		r = content_zero(&t, c->first, c->end);
-	} else {
-		r = apply_effect(c);
-	}
-	if (!r)
-		r = views_grant(&g->views, c->first, c->end);
-	if (!r)
-		r = convert_commit(c);
-	if (r) {
-		views_sync(&g->views, c->first, c->end);
-		return fail(c, r, c->a->offset);
-	}
 	g->hdr->ctr.to_shared++;
 	/* other processes' views reach the pages again before we return;
 	 * one that does not answer resynchronises when it runs */
@@ -282,9 +284,8 @@ int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a)
 		a->error_offset = a->offset;
 		return r;
 	}
-	g->views.memfd = gmem_fd(g);
 	r = convert_check(&c);
-	if (r == 0 && g->views.memfd < 0)
+	if (r == 0 && gmem_fd(g) < 0)
 		r = fail(&c, -EAGAIN, a->offset);
 	if (r == 0)
 		r = c.to_private ? convert_to_private(&c) : convert_to_shared(&c);

@@ -159,18 +159,46 @@ static int lock_result(struct gmem *g, int r)
 
 int gmem_lock(struct gmem *g)
 {
-	uint64_t ms = g->hdr->revoke_timeout_ms;
+	return gmem_lock_ms(g, g->hdr->revoke_timeout_ms);
+}
+
+#if defined(__SANITIZE_THREAD__)
+#define TSAN_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TSAN_BUILD 1
+#endif
+#endif
+
+int gmem_lock_ms(struct gmem *g, unsigned int ms)
+{
+	int r = pthread_mutex_trylock(&g->hdr->lock);
+
+	if (r != EBUSY)
+		return lock_result(g, r);
+#ifdef TSAN_BUILD
+	/* ThreadSanitizer does not see a robust mutex taken over from a dead
+	 * owner through timedlock: poll with trylock, which it follows */
+	for (uint64_t until = now_ns() + ms * 1000000ULL;
+	     r == EBUSY && now_ns() < until;
+	     r = pthread_mutex_trylock(&g->hdr->lock))
+		usleep(50);
+	return lock_result(g, r);
+#else
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* pthread_mutex_timedlock takes CLOCK_REALTIME; a clock step makes
+	 * the bound longer or shorter, never unbounded (clocklock would take
+	 * CLOCK_MONOTONIC, but sanitizers do not know it) */
+	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += (time_t)(ms / 1000);
 	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
 	if (ts.tv_nsec >= 1000000000L) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
 	}
-	return lock_result(g, pthread_mutex_clocklock(&g->hdr->lock,
-						      CLOCK_MONOTONIC, &ts));
+	return lock_result(g, pthread_mutex_timedlock(&g->hdr->lock, &ts));
+#endif
 }
 
 int gmem_lock_wait(struct gmem *g)
@@ -257,40 +285,51 @@ static void gmem_recover(struct gmem *g)
 	}
 	rm_recover(&g->space, maps, (int)ARRAY_SIZE(maps), lists, n);
 	h->ctr.recoveries++;
-	peers_resync_all(h, g->views.slot);
 	if (g->views.head && gmem_fd(g) >= 0)
 		views_sync(&g->views, 0, g->npages);
+	/* every other process's views match the attributes again before
+	 * anyone goes on; one that does not answer in time resyncs when it
+	 * runs */
+	if (peers_request(h, &g->space, g->views.slot, PEER_SYNC, 0, g->npages,
+			  0, NULL, NULL))
+		peers_resync_all(h, g->views.slot);
 }
 
 /* ---- creation and attaching ---- */
 
-static pthread_once_t memfd_dev_once = PTHREAD_ONCE_INIT;
 static dev_t memfd_dev_value;
 
-static void memfd_dev_probe(void)
-{
-	struct stat st;
-	int fd = sys_memfd_create("gmemu-probe", MFD_CLOEXEC);
-
-	if (fd >= 0 && sys_fstat(fd, &st) == 0)
-		memfd_dev_value = st.st_dev;
-	if (fd >= 0)
-		sys_close(fd);
-}
-
+/* The device of memfds, probed until a probe succeeds: 0 while it cannot
+ * be told (no descriptor free), never cached as such. */
 static dev_t memfd_dev(void)
 {
-	pthread_once(&memfd_dev_once, memfd_dev_probe);
-	return memfd_dev_value;
+	dev_t dev = __atomic_load_n(&memfd_dev_value, __ATOMIC_ACQUIRE);
+	struct stat st;
+	int fd;
+
+	if (dev)
+		return dev;
+	fd = sys_memfd_create("gmemu-probe", MFD_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (sys_fstat(fd, &st) == 0)
+		__atomic_store_n(&memfd_dev_value, dev = st.st_dev,
+				 __ATOMIC_RELEASE);
+	sys_close(fd);
+	return dev;
 }
 
 int gmem_fd_probe(int fd, const struct stat *st)
 {
+	dev_t dev = memfd_dev();
 	uint64_t magic;
 	long n;
 
-	if (!S_ISREG(st->st_mode) || st->st_dev != memfd_dev() ||
-	    (uint64_t)st->st_size <= GMEM_META_RESERVE)
+	if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size <= GMEM_META_RESERVE)
+		return 0;
+	if (!dev)
+		return -EMFILE; /* cannot tell: never a reason to pass it on */
+	if (st->st_dev != dev)
 		return 0;
 	n = sys_pread(fd, &magic, sizeof(magic),
 		      st->st_size - (off_t)GMEM_META_RESERVE);
@@ -547,7 +586,7 @@ int gmem_check_fd(struct gmem *g, int user_fd)
 			} else {
 				fd_hidden_forget(g->fd);
 				__atomic_store_n(&g->fd, nfd, __ATOMIC_RELEASE);
-				g->views.memfd = nfd;
+				gmem_views_set_memfd(g, nfd);
 			}
 		}
 	}

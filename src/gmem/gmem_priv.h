@@ -48,6 +48,7 @@ struct gmem {
  * callers that cannot fail (munmap, close, recovery paths). */
 HIDDEN int gmem_lock(struct gmem *g);
 HIDDEN int gmem_lock_wait(struct gmem *g);
+HIDDEN int gmem_lock_ms(struct gmem *g, unsigned int ms);
 HIDDEN int gmem_trylock(struct gmem *g);
 HIDDEN void gmem_unlock(struct gmem *g);
 HIDDEN void gmem_assert_locked(struct gmem *g);
@@ -56,6 +57,12 @@ HIDDEN void gmem_assert_locked(struct gmem *g);
  * and no caller descriptor repaired it. */
 HIDDEN int gmem_fd(struct gmem *g);
 HIDDEN void gmem_content_target(struct gmem *g, struct content_target *t);
+HIDDEN void gmem_views_set_memfd(struct gmem *g, int fd);
+/* This process's view lists (all gmems): under a gmem's lock, taken while
+ * the views change with the attributes, so that no other thread of the
+ * process (its agent answering a stale request) sees them between. */
+HIDDEN void gmem_views_lock(void);
+HIDDEN void gmem_views_unlock(void);
 
 /* Launch rules applied at finalize (gmem/launch.c), under the lock. */
 HIDDEN int gmem_launch_seal(struct gmem *g);

@@ -38,6 +38,8 @@ int gmem_info(struct gmem *g, struct gmemu_gmem_info *out)
 	out->finalized = atomic_load(&h->phase) == PHASE_POST_LAUNCH;
 	out->nr_extents = h->attrs.nr_extents;
 	out->nr_pinned_pages = pinned_pages(g);
+	/* a process that has exited no longer counts */
+	procs_reap(h, &g->space, g->views.slot);
 	out->nr_processes = (uint32_t)procs_count(h);
 	out->conversions_to_private = h->ctr.to_private;
 	out->conversions_to_shared = h->ctr.to_shared;

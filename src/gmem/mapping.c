@@ -17,17 +17,44 @@
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct gmem *with_views;
 
+void gmem_views_lock(void)
+{
+	pthread_mutex_lock(&list_lock);
+}
+
+void gmem_views_unlock(void)
+{
+	pthread_mutex_unlock(&list_lock);
+}
+
+/* The repaired internal descriptor, for the views too. */
+void gmem_views_set_memfd(struct gmem *g, int fd)
+{
+	pthread_mutex_lock(&list_lock);
+	g->views.memfd = fd;
+	pthread_mutex_unlock(&list_lock);
+}
+
 /* ---- what the agent does for this process ---- */
 
 static int agent_apply(void *ctx, enum peer_op op, uint64_t first,
 		       uint64_t end)
 {
 	struct gmem *g = ctx;
+	int r;
 
-	if (gmem_fd(g) < 0)
+	/* revoking needs only the SIGBUS memfd; granting needs the gmem's,
+	 * checked (our program may have closed our number) */
+	if (op != PEER_REVOKE && gmem_fd(g) < 0)
 		return -EBADF;
-	return op == PEER_REVOKE ? views_revoke(&g->views, first, end)
-				 : views_sync(&g->views, first, end);
+	/* the converter (another process) holds the gmem lock, so our own
+	 * threads cannot change the views; the list lock says so to this
+	 * process too (and to a race detector) */
+	pthread_mutex_lock(&list_lock);
+	r = op == PEER_REVOKE ? views_revoke(&g->views, first, end)
+			      : views_sync(&g->views, first, end);
+	pthread_mutex_unlock(&list_lock);
+	return r;
 }
 
 static int agent_resync(void *ctx)
@@ -46,9 +73,21 @@ static int agent_resync(void *ctx)
 	return 0;
 }
 
+static int agent_watch(void *ctx)
+{
+	struct gmem *g = ctx;
+
+	/* short: invitations must not wait behind it */
+	if (gmem_lock_ms(g, 1))
+		return -EBUSY;
+	gmem_unlock(g);
+	return 0;
+}
+
 static const struct peer_ops agent_ops = {
 	.apply = agent_apply,
 	.resync = agent_resync,
+	.watch = agent_watch,
 };
 
 /* ---- registration of this process ---- */
@@ -121,11 +160,9 @@ long gmem_mmap(struct gmem *g, void *addr, size_t len, int prot, int flags,
 	r = gmem_lock(g);
 	if (r)
 		return r;
-	g->views.memfd = gmem_fd(g);
-	if (g->views.memfd < 0) {
-		r = g->views.memfd;
+	r = gmem_fd(g) < 0 ? -EBADF : 0;
+	if (r)
 		goto out;
-	}
 	r = proc_register(g);
 	if (r)
 		goto out_idle;
@@ -247,10 +284,9 @@ static bool child_views_restore(struct gmem *g)
 
 	if (gmem_lock(g))
 		return false;
-	g->views.memfd = gmem_fd(g);
 	/* the address ranges first, before anything here allocates (the
 	 * agent's thread) and could land in them */
-	r = g->views.memfd < 0 ? g->views.memfd : 0;
+	r = gmem_fd(g) < 0 ? -EBADF : 0;
 	if (!r)
 		views_remap_all(&g->views);
 	if (!r && !g->views.head)

@@ -19,6 +19,7 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "../base/sys.h"
@@ -88,9 +89,12 @@ int peers_request(struct gmem_hdr *h, struct rm_space *s, int self,
 
 	start = now_ns();
 	gen = atomic_load(&h->req.gen) + 1;
-	h->req.first = first;
-	h->req.end = end;
-	h->req.op = op;
+	/* a seqlock: an agent still reading an older request sees the
+	 * generation change and knows its copy is not the request's */
+	atomic_store(&h->req.gen, gen | CLAIMED);
+	__atomic_store_n(&h->req.first, first, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->req.end, end, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->req.op, op, __ATOMIC_RELAXED);
 	atomic_store(&h->req.gen, gen);
 	for (i = 0; i < n; i++) {
 		struct gmem_proc *pr = &h->procs[targets[i]];
@@ -203,12 +207,26 @@ static void agent_ack(struct gmem_hdr *h, struct gmem_proc *me, uint64_t gen,
 	futex_wake(&h->ack_word);
 }
 
+/* The request of generation gen, if it is still the one published. */
+static bool request_read(struct gmem_hdr *h, uint64_t gen, uint32_t *op,
+			 uint64_t *first, uint64_t *end)
+{
+	if (atomic_load(&h->req.gen) != gen)
+		return false;
+	/* acquire loads: the check of the generation after them cannot
+	 * move before them */
+	*op = __atomic_load_n(&h->req.op, __ATOMIC_ACQUIRE);
+	*first = __atomic_load_n(&h->req.first, __ATOMIC_ACQUIRE);
+	*end = __atomic_load_n(&h->req.end, __ATOMIC_ACQUIRE);
+	return atomic_load(&h->req.gen) == gen;
+}
+
 static void *agent_main(void *arg)
 {
 	struct peer_agent *a = arg;
 	struct gmem_hdr *h = a->hdr;
 	struct gmem_proc *me = &h->procs[a->slot];
-	uint64_t hot_until = 0;
+	uint64_t hot_until = 0, watch_until = 0;
 
 	atomic_store(&a->tid, sys_gettid());
 	while (!atomic_load(&a->stop)) {
@@ -219,14 +237,20 @@ static void *agent_main(void *arg)
 		    atomic_compare_exchange_strong(&me->invite, &inv,
 						   inv | CLAIMED)) {
 			/* invited: the converter holds the lock and waits */
+			uint64_t claimed = inv | CLAIMED, first, end;
+			uint32_t op = 0;
 			int err;
 
 			/* test builds: a peer stopped after claiming */
 			if (FAULT_INJECT("agent_claimed"))
-				kill(getpid(), SIGSTOP);
-			err = a->ops->apply(a->ctx, (enum peer_op)h->req.op,
-						h->req.first, h->req.end);
-			uint64_t claimed = inv | CLAIMED;
+				raise(SIGSTOP); /* stops us before we go on */
+			if (request_read(h, inv, &op, &first, &end))
+				err = a->ops->apply(a->ctx, (enum peer_op)op,
+						    first, end);
+			else
+				err = -EAGAIN; /* gone: resync below */
+			if (err == -EAGAIN)
+				atomic_store(&me->need_resync, 1);
 
 			/* a converter that gave up has withdrawn it meanwhile:
 			 * our views may not match, resync */
@@ -234,6 +258,18 @@ static void *agent_main(void *arg)
 				atomic_store(&me->need_resync, 1);
 			agent_ack(h, me, inv, err);
 			hot_until = now_ns() + AGENT_POLL_NS;
+			/* we gave up pages for a conversion not yet committed:
+			 * should its converter die before it commits or rolls
+			 * back, the views would stay revoked until someone
+			 * takes the lock -- so we take it, once it is free */
+			if (op == PEER_REVOKE)
+				watch_until = now_ns() + (uint64_t)h->revoke_timeout_ms *
+							 1000000ULL;
+			continue;
+		}
+		if (watch_until) {
+			if (a->ops->watch(a->ctx) == 0 || now_ns() > watch_until)
+				watch_until = 0;
 			continue;
 		}
 		if (atomic_load(&me->need_resync)) {
@@ -252,22 +288,40 @@ static void *agent_main(void *arg)
 	return NULL;
 }
 
+#define AGENT_STACK (1UL << 20) /* virtual: sanitizers want ~1 MiB */
+
 int agent_start(struct peer_agent *a)
 {
+	pthread_attr_t attr;
 	sigset_t all, old;
+	long stack;
 	int r;
 
 	if (a->running)
 		return 0;
 	atomic_store(&a->stop, false);
 	atomic_store(&a->tid, 0);
+	/* A stack of our own: small, and never one a forked child inherited
+	 * from the parent's agent (whose thread id it would repeat). */
+	stack = sys_mmap(NULL, AGENT_STACK, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
+			 -1, 0);
+	if (stack < 0 && stack > -4096)
+		return (int)stack;
+	a->stack = (void *)stack;
+	pthread_attr_init(&attr);
+	pthread_attr_setstack(&attr, a->stack, AGENT_STACK);
 	/* The agent takes no signals: they belong to the program. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = -pthread_create(&a->thread, NULL, agent_main, a);
+	r = -pthread_create(&a->thread, &attr, agent_main, a);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r)
+	pthread_attr_destroy(&attr);
+	if (r) {
+		sys_munmap(a->stack, AGENT_STACK);
+		a->stack = NULL;
 		return r;
+	}
 	a->running = true;
 	/* Return only once the thread is up: a fork() right after must not
 	 * catch it inside the C library's (or a sanitizer's) thread start,
@@ -288,5 +342,7 @@ void agent_stop(struct peer_agent *a)
 	atomic_fetch_add(&me->wake, 1);
 	futex_wake(&me->wake);
 	pthread_join(a->thread, NULL);
+	sys_munmap(a->stack, AGENT_STACK);
+	a->stack = NULL;
 	a->running = false;
 }

@@ -23,6 +23,9 @@ struct peer_ops {
 	/* resynchronise every view with the attributes if the lock can be
 	 * taken now; -EBUSY when it cannot */
 	int (*resync)(void *ctx);
+	/* wait (briefly) for the lock a converter holds: 0 once it was taken
+	 * and released -- recovering it if the converter died -- or -EBUSY */
+	int (*watch)(void *ctx);
 };
 
 /* This process's agent for one gmem. */
@@ -32,6 +35,7 @@ struct peer_agent {
 	const struct peer_ops *ops;
 	void *ctx;
 	pthread_t thread;
+	void *stack;
 	bool running;
 	_Atomic bool stop;
 	_Atomic int tid;     /* set by the thread before it is ready */

@@ -494,14 +494,13 @@ int gmemu_fstat(int fd, struct stat *st)
 	struct stat k;
 	long r = obj_lookup(fd, &obj);
 
-	if (r == 0)
+	if (r == 0) {
 		r = sys_fstat(fd, &k);
-	else if (r > 0 && obj->type == OBJ_GMEM)
-		r = gmem_fstat(obj->gmem, fd, &k);
-	else if (r > 0)
-		r = sys_fstat(fd, &k);
-	if (r > 0)
+	} else if (r > 0) {
+		r = obj->type == OBJ_GMEM ? gmem_fstat(obj->gmem, fd, &k)
+					  : sys_fstat(fd, &k);
 		obj_put(obj);
+	}
 	if (r >= 0)
 		r = copy_to_user(st, &k, sizeof(k));
 	return (int)sys_ret(r);
@@ -713,7 +712,7 @@ int gmemu_gmem_info(int gmem_fd, struct gmemu_gmem_info *info)
 	size_t sz;
 	int r;
 
-	r = copy_from_user(&sz, &info->sz, sizeof(sz));
+	r = copy_from_user(&sz, info, sizeof(sz)); /* sz leads the struct */
 	if (r)
 		return (int)sys_ret(r);
 	if (sz < offsetof(struct gmemu_gmem_info, profile))

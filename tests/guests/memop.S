@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A real-mode guest that does one memory operation per run and reports it
  * through port I/O, so a test drives it like a VMM drives a vCPU:

@@ -1,0 +1,570 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The reference model.  Each function restates one call of the contract in
+ * the order the contract gives its checks.  Nothing here shares code with
+ * the library.
+ */
+#include <errno.h>
+#include <linux/falloc.h>
+#include <openssl/sha.h>
+#include <string.h>
+
+#include "refmodel.h"
+
+#define PG 4096ULL
+#define ZERO KVM_SET_MEMORY_ATTRIBUTES2_ZERO
+#define PRESERVE KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE
+
+enum effect { E_NONE, E_UNKNOWN, E_ZERO };
+
+struct model_row {
+	unsigned long type;
+	bool private_mem, launch_enforced;
+	/* accepted modes [to_private][post_launch] (contentmodes profile) */
+	uint64_t modes[2][2];
+	enum effect effect; /* flags = 0, contentmodes profile */
+	enum effect unpopulated; /* finalize, private pages never populated */
+};
+
+static const struct model_row rows[] = {
+	{ KVM_X86_DEFAULT_VM, false, false, { { 0, 0 }, { 0, 0 } }, E_NONE, E_NONE },
+	{ KVM_X86_SW_PROTECTED_VM, true, false,
+	  { { ZERO | PRESERVE, ZERO | PRESERVE }, { PRESERVE, PRESERVE } },
+	  E_UNKNOWN, E_NONE },
+	{ GMEMU_VM_PKVM, true, false,
+	  { { ZERO | PRESERVE, ZERO | PRESERVE }, { PRESERVE, PRESERVE } },
+	  E_NONE, E_NONE },
+	{ KVM_X86_SNP_VM, true, true, { { ZERO, ZERO }, { PRESERVE, 0 } },
+	  E_UNKNOWN, E_UNKNOWN },
+	{ KVM_X86_TDX_VM, true, true, { { ZERO, ZERO }, { PRESERVE, 0 } },
+	  E_ZERO, E_ZERO },
+};
+
+static const struct model_row *row_of(unsigned long type)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (rows[i].type == type)
+			return &rows[i];
+	return NULL;
+}
+
+static const struct model_row *vm_row(struct refmodel *m, int vm)
+{
+	return row_of(m->vm[vm].type);
+}
+
+void rm_init(struct refmodel *m, enum rm_profile p)
+{
+	memset(m, 0, sizeof(*m));
+	m->profile = p;
+}
+
+long rm_create_vm(struct refmodel *m, unsigned long type, int idx)
+{
+	if (!row_of(type))
+		return -EINVAL;
+	memset(&m->vm[idx], 0, sizeof(m->vm[idx]));
+	m->vm[idx].live = true;
+	m->vm[idx].type = type;
+	return 0;
+}
+
+long rm_create_gmem(struct refmodel *m, int vm, uint64_t size, uint64_t flags,
+		    int idx)
+{
+	const struct model_row *row = vm_row(m, vm);
+	uint64_t valid = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
+	struct rm_gmem *g = &m->gmem[idx];
+	uint32_t i;
+
+	/* 6.18: INIT_SHARED only where nothing can be private */
+	if (m->profile == RM_6_18 && row->private_mem)
+		valid = GUEST_MEMFD_FLAG_MMAP;
+	if (flags & ~valid)
+		return -EINVAL;
+	if ((int64_t)size <= 0 || size % PG)
+		return -EINVAL;
+	memset(g, 0, sizeof(*g));
+	g->live = true;
+	g->vm = vm;
+	g->flags = flags;
+	g->npages = (uint32_t)(size / PG);
+	for (i = 0; i < g->npages; i++)
+		g->page[i].private = !(flags & GUEST_MEMFD_FLAG_INIT_SHARED);
+	return 0;
+}
+
+static enum effect flags0_effect(struct refmodel *m, const struct model_row *row)
+{
+	return m->profile == RM_CONTENTMODES ? row->effect : E_NONE;
+}
+
+static void apply(struct rm_page *p, enum effect e)
+{
+	if (e == E_UNKNOWN)
+		p->value = RM_UNKNOWN;
+	else if (e == E_ZERO)
+		p->value = 0;
+}
+
+static long fail_eo(struct rm_result *res, long err, uint64_t eo)
+{
+	res->r = err;
+	res->error_offset = eo;
+	res->eo_written = true;
+	return err;
+}
+
+void rm_convert(struct refmodel *m, int gi, const struct kvm_memory_attributes2 *a,
+		struct rm_result *res)
+{
+	struct rm_gmem *g = &m->gmem[gi];
+	const struct model_row *row = vm_row(m, g->vm);
+	bool to_private = a->attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE;
+	uint64_t first, end, p, accepted;
+	bool changes = false;
+	size_t i;
+
+	memset(res, 0, sizeof(*res));
+	if (m->profile == RM_6_18) {
+		res->r = -ENOTTY;
+		return;
+	}
+	if (m->profile == RM_V8 ? a->flags != 0
+				: ((a->flags & ~(ZERO | PRESERVE)) ||
+				   (a->flags & (ZERO | PRESERVE)) == (ZERO | PRESERVE))) {
+		res->r = -EINVAL;
+		return;
+	}
+	for (i = 0; i < 11; i++) {
+		if (a->reserved[i]) {
+			res->r = -EINVAL;
+			return;
+		}
+	}
+	if (!row->private_mem || (a->attributes & ~KVM_MEMORY_ATTRIBUTE_PRIVATE) ||
+	    !a->size || a->offset + a->size < a->offset || a->offset % PG ||
+	    a->size % PG || a->offset + a->size > g->npages * PG) {
+		res->r = -EINVAL;
+		return;
+	}
+	first = a->offset / PG;
+	end = first + a->size / PG;
+	if ((a->flags & ZERO) && to_private) {
+		fail_eo(res, -EOPNOTSUPP, a->offset);
+		return;
+	}
+	accepted = m->profile == RM_CONTENTMODES ?
+			   row->modes[to_private][m->vm[g->vm].post_launch] : 0;
+	if (a->flags & ~accepted) {
+		fail_eo(res, -EOPNOTSUPP, a->offset);
+		return;
+	}
+	for (p = first; p < end; p++)
+		changes |= g->page[p].private != to_private;
+	if (!changes && !(a->flags & ZERO))
+		return;
+	if (to_private) {
+		for (p = first; p < end; p++) {
+			if (g->page[p].pins) {
+				fail_eo(res, -EAGAIN, p * PG);
+				return;
+			}
+		}
+	}
+	if (g->inject_enomem) {
+		g->inject_enomem--;
+		fail_eo(res, -ENOMEM, a->offset);
+		return;
+	}
+	for (p = first; p < end; p++) {
+		struct rm_page *pg = &g->page[p];
+
+		if (a->flags & ZERO)
+			pg->value = 0;
+		else if (!a->flags && pg->private != to_private)
+			apply(pg, flags0_effect(m, row));
+		if (to_private)
+			pg->transient = 0;
+		pg->private = to_private;
+	}
+}
+
+static bool range_ok(struct rm_gmem *g, uint64_t off, uint64_t len)
+{
+	return len && !(off % PG) && !(len % PG) && off + len >= off &&
+	       off + len <= g->npages * PG;
+}
+
+long rm_pin(struct refmodel *m, int gi, uint64_t off, uint64_t len, int delta)
+{
+	struct rm_gmem *g = &m->gmem[gi];
+	uint64_t p;
+
+	if (!range_ok(g, off, len))
+		return -EINVAL;
+	for (p = off / PG; p < (off + len) / PG; p++) {
+		if (delta > 0 && g->page[p].private)
+			return -EFAULT;
+		if (delta < 0 && !g->page[p].pins)
+			return -EINVAL;
+	}
+	for (p = off / PG; p < (off + len) / PG; p++)
+		g->page[p].pins += (uint32_t)delta;
+	(void)m;
+	return 0;
+}
+
+long rm_pin_transient(struct refmodel *m, int gi, uint64_t off)
+{
+	struct rm_gmem *g = &m->gmem[gi];
+
+	if (!range_ok(g, off, PG))
+		return -EINVAL;
+	if (g->page[off / PG].private)
+		return -EFAULT;
+	g->page[off / PG].transient++;
+	(void)m;
+	return 0;
+}
+
+long rm_fallocate(struct refmodel *m, int gi, int mode, int64_t off, int64_t len)
+{
+	const int mask = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_COLLAPSE_RANGE |
+			 FALLOC_FL_ZERO_RANGE | FALLOC_FL_INSERT_RANGE |
+			 FALLOC_FL_UNSHARE_RANGE | 0x80;
+	struct rm_gmem *g = &m->gmem[gi];
+	uint64_t p, end;
+
+	(void)m;
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	if (mode & ~(mask | FALLOC_FL_KEEP_SIZE))
+		return -EOPNOTSUPP;
+	switch (mode & mask) {
+	case 0:
+	case FALLOC_FL_UNSHARE_RANGE:
+	case FALLOC_FL_ZERO_RANGE:
+		break;
+	case FALLOC_FL_PUNCH_HOLE:
+		if (!(mode & FALLOC_FL_KEEP_SIZE))
+			return -EOPNOTSUPP;
+		break;
+	case FALLOC_FL_COLLAPSE_RANGE:
+	case FALLOC_FL_INSERT_RANGE:
+	case 0x80:
+		if (mode & FALLOC_FL_KEEP_SIZE)
+			return -EOPNOTSUPP;
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	if ((uint64_t)off + (uint64_t)len > (uint64_t)INT64_MAX)
+		return -EFBIG;
+	if (!(mode & FALLOC_FL_KEEP_SIZE) ||
+	    (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE)))
+		return -EOPNOTSUPP;
+	if (off % (int64_t)PG || len % (int64_t)PG)
+		return -EINVAL;
+	end = (uint64_t)(off + len) / PG;
+	if (!(mode & FALLOC_FL_PUNCH_HOLE))
+		return end > g->npages ? -EINVAL : 0;
+	for (p = (uint64_t)off / PG; p < end && p < g->npages; p++)
+		g->page[p].value = 0; /* attributes untouched */
+	return 0;
+}
+
+long rm_mmap_check(struct refmodel *m, int gi, int64_t off, uint64_t len,
+		   int flags)
+{
+	struct rm_gmem *g = &m->gmem[gi];
+
+	(void)m;
+	if (!len || off < 0 || off % (int64_t)PG || (uint64_t)off + len < (uint64_t)off)
+		return -EINVAL;
+	if (!(g->flags & GUEST_MEMFD_FLAG_MMAP))
+		return -ENODEV;
+	if ((flags & 0xf) != 0x1 /* MAP_SHARED */)
+		return -EINVAL;
+	return 0;
+}
+
+bool rm_host_read(struct refmodel *m, int gi, uint64_t page, uint16_t *value)
+{
+	struct rm_gmem *g = &m->gmem[gi];
+
+	(void)m;
+	if (page >= g->npages || g->page[page].private)
+		return true;
+	*value = g->page[page].value;
+	return false;
+}
+
+bool rm_host_write(struct refmodel *m, int gi, uint64_t page, uint8_t value)
+{
+	struct rm_gmem *g = &m->gmem[gi];
+
+	(void)m;
+	if (page >= g->npages || g->page[page].private)
+		return true;
+	g->page[page].value = value;
+	return false;
+}
+
+static bool overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+long rm_set_slot(struct refmodel *m, int vi, uint32_t id, uint64_t gpa,
+		 uint64_t size, int gi, uint64_t offset, bool del)
+{
+	struct rm_vm *vm = &m->vm[vi];
+	int i, free = -1;
+
+	for (i = 0; i < RM_MAX_SLOTS; i++) {
+		if (vm->slot[i].live && vm->slot[i].id == id) {
+			if (del) {
+				vm->slot[i].live = false;
+				return 0;
+			}
+			return -EINVAL; /* a live guest_memfd slot never changes */
+		}
+		if (!vm->slot[i].live && free < 0)
+			free = i;
+	}
+	if (del)
+		return -EINVAL;
+	if (size % PG || gpa % PG || offset % PG)
+		return -EINVAL;
+	for (i = 0; i < RM_MAX_SLOTS; i++)
+		if (vm->slot[i].live &&
+		    overlap(vm->slot[i].gpa, vm->slot[i].npages * PG, gpa, size))
+			return -EEXIST;
+	if (gi >= 0) {
+		struct rm_gmem *g = &m->gmem[gi];
+
+		if (!g->live || g->vm != vi)
+			return -EINVAL;
+		if (offset + size > g->npages * PG)
+			return -EINVAL;
+		for (i = 0; i < RM_MAX_SLOTS; i++)
+			if (vm->slot[i].live && vm->slot[i].gmem == gi &&
+			    overlap(vm->slot[i].offset * PG,
+				    vm->slot[i].npages * PG, offset, size))
+				return -EINVAL;
+	}
+	if (free < 0)
+		return -ENOSPC; /* the driver never gets here */
+	vm->slot[free] = (struct rm_slot){ .live = true, .id = id, .gpa = gpa,
+					   .npages = size / PG, .gmem = gi,
+					   .offset = (uint32_t)(offset / PG) };
+	return 0;
+}
+
+static struct rm_slot *slot_at(struct rm_vm *vm, uint64_t gpa)
+{
+	int i;
+
+	for (i = 0; i < RM_MAX_SLOTS; i++)
+		if (vm->slot[i].live && gpa >= vm->slot[i].gpa &&
+		    gpa < vm->slot[i].gpa + vm->slot[i].npages * PG)
+			return &vm->slot[i];
+	return NULL;
+}
+
+static struct rm_page *slot_page(struct refmodel *m, struct rm_slot *s,
+				 uint64_t gpa)
+{
+	return &m->gmem[s->gmem].page[s->offset + (gpa - s->gpa) / PG];
+}
+
+/* Is the guest page at gpa private?  Per gmem in the in-place profiles,
+ * per VM in the 6.x ones. */
+static bool gpa_private(struct refmodel *m, int vi, struct rm_slot *s,
+			uint64_t gpa)
+{
+	if (m->profile == RM_6_18)
+		return gpa >= RM_GPA_BASE &&
+		       (gpa - RM_GPA_BASE) / PG < RM_GPA_PAGES &&
+		       m->vm[vi].vm_private[(gpa - RM_GPA_BASE) / PG];
+	return s && s->gmem >= 0 && slot_page(m, s, gpa)->private;
+}
+
+long rm_set_vm_attributes(struct refmodel *m, int vi, uint64_t addr,
+			  uint64_t size, uint64_t attrs, uint64_t flags)
+{
+	uint64_t supported = vm_row(m, vi)->private_mem ?
+				     KVM_MEMORY_ATTRIBUTE_PRIVATE : 0, p;
+
+	if (m->profile != RM_6_18)
+		return -ENOTTY;
+	if (flags || (attrs & ~supported))
+		return -EINVAL;
+	if (!size || addr + size <= addr)
+		return -EINVAL;
+	if (addr % PG || size % PG)
+		return -EINVAL;
+	for (p = addr; p < addr + size; p += PG)
+		if (p >= RM_GPA_BASE && (p - RM_GPA_BASE) / PG < RM_GPA_PAGES)
+			m->vm[vi].vm_private[(p - RM_GPA_BASE) / PG] = attrs != 0;
+	return 0;
+}
+
+void rm_guest_access(struct refmodel *m, int vi, uint64_t gpa, uint64_t len,
+		     unsigned int flags, uint8_t value, uint16_t *read_value,
+		     struct rm_result *res)
+{
+	struct rm_vm *vm = &m->vm[vi];
+	const struct model_row *row = vm_row(m, vi);
+	bool write = flags & GMEMU_ACCESS_WRITE;
+	bool private = flags & GMEMU_ACCESS_PRIVATE;
+	uint64_t p, end = gpa + len;
+	int i;
+
+	memset(res, 0, sizeof(*res));
+	*read_value = RM_UNKNOWN;
+	if (flags & ~(GMEMU_ACCESS_WRITE | GMEMU_ACCESS_PRIVATE)) {
+		res->r = -EINVAL;
+		return;
+	}
+	if (row->launch_enforced && !vm->post_launch) {
+		res->r = -EINVAL;
+		return;
+	}
+	if (!slot_at(vm, gpa)) {
+		for (i = 0; i < RM_MAX_SLOTS; i++)
+			if (vm->slot[i].live &&
+			    overlap(vm->slot[i].gpa, vm->slot[i].npages * PG, gpa, len)) {
+				res->r = -EINVAL;
+				return;
+			}
+		if (len > 8) {
+			res->r = -EINVAL;
+			return;
+		}
+		res->r = 1;
+		res->exit.exit_reason = KVM_EXIT_MMIO;
+		res->exit.mmio.phys_addr = gpa;
+		res->exit.mmio.len = (uint32_t)len;
+		res->exit.mmio.is_write = write;
+		return;
+	}
+	for (p = gpa; p < end; p += PG) {
+		if (!slot_at(vm, p)) {
+			res->r = -EINVAL;
+			return;
+		}
+	}
+	for (p = gpa & ~(PG - 1); p < end; p += PG) {
+		struct rm_slot *s = slot_at(vm, p);
+		bool page_private = gpa_private(m, vi, s, p);
+
+		if (page_private != private) {
+			res->r = -EFAULT;
+			res->exit.exit_reason = KVM_EXIT_MEMORY_FAULT;
+			res->exit.memory_fault.flags =
+				private ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0;
+			res->exit.memory_fault.gpa = (p > gpa ? p : gpa) & ~(PG - 1);
+			res->exit.memory_fault.size = PG;
+			return;
+		}
+	}
+	for (p = gpa; p < end; p += PG) {
+		struct rm_slot *s = slot_at(vm, p);
+		struct rm_page *pg;
+
+		if (s->gmem < 0)
+			continue; /* plain memory: the driver does not use it */
+		pg = slot_page(m, s, p);
+		if (write && len >= PG)
+			pg->value = value;
+		else if (write && pg->value != value)
+			pg->value = RM_UNKNOWN; /* a few bytes of the page */
+		else if (p == gpa)
+			*read_value = pg->value;
+	}
+}
+
+static void measure(struct rm_vm *vm, uint64_t gpa, uint16_t value)
+{
+	uint8_t page[PG], buf[32 + 8 + 32];
+	int i;
+
+	memset(page, value, sizeof(page));
+	memcpy(buf, vm->measurement, 32);
+	for (i = 0; i < 8; i++)
+		buf[32 + i] = (uint8_t)(gpa >> (8 * i));
+	SHA256(page, sizeof(page), buf + 40);
+	SHA256(buf, sizeof(buf), vm->measurement);
+}
+
+long rm_populate(struct refmodel *m, int vi, uint64_t gpa, uint64_t len,
+		 const uint8_t *src_value)
+{
+	struct rm_vm *vm = &m->vm[vi];
+	const struct model_row *row = vm_row(m, vi);
+	uint64_t p;
+
+	if (!len || gpa % PG || len % PG || gpa + len < gpa)
+		return -EINVAL;
+	if (vm->post_launch)
+		return -EINVAL;
+	for (p = gpa; p < gpa + len; p += PG) {
+		struct rm_slot *s = slot_at(vm, p);
+
+		if (!s || s->gmem < 0)
+			return -EINVAL;
+	}
+	for (p = gpa; p < gpa + len; p += PG) {
+		struct rm_page *pg = slot_page(m, slot_at(vm, p), p);
+
+		if (!gpa_private(m, vi, slot_at(vm, p), p))
+			return -EINVAL;
+		if (row->launch_enforced && pg->populated)
+			return -EEXIST;
+	}
+	for (p = gpa; p < gpa + len; p += PG) {
+		struct rm_page *pg = slot_page(m, slot_at(vm, p), p);
+
+		pg->populated = true;
+		if (src_value)
+			pg->value = *src_value;
+		if (pg->value == RM_UNKNOWN)
+			vm->measurement_unknown = true;
+		else
+			measure(vm, p, pg->value);
+	}
+	return 0;
+}
+
+long rm_finalize(struct refmodel *m, int vi)
+{
+	struct rm_vm *vm = &m->vm[vi];
+	const struct model_row *row = vm_row(m, vi);
+	int i;
+	uint32_t p;
+
+	if (vm->post_launch)
+		return -EINVAL;
+	if (row->launch_enforced) {
+		for (i = 0; i < RM_MAX_GMEMS; i++) {
+			struct rm_gmem *g = &m->gmem[i];
+
+			if (!g->live || g->vm != vi)
+				continue;
+			for (p = 0; p < g->npages; p++)
+				if (g->page[p].private && !g->page[p].populated)
+					apply(&g->page[p], row->unpopulated);
+		}
+	}
+	vm->post_launch = true;
+	return 0;
+}
+
+void rm_inject_enomem(struct refmodel *m, int gi, unsigned int n)
+{
+	m->gmem[gi].inject_enomem = n;
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An executable reference model of gmemu's contract (docs/contract.md): a
+ * small, obviously-correct restatement of what each call must do --
+ * results, errnos in their order, error_offset, attributes, pins, launch
+ * state and the bytes each side reads -- with none of the library's
+ * mechanisms.  The differential driver runs every call against gmemu and
+ * against this model and requires the same answer.
+ *
+ * Sizes are small (pages per gmem <= RM_MAX_PAGES); a page's bytes are
+ * modelled as one value repeated (the driver writes whole pages), or
+ * unknown after a platform effect that promises nothing.
+ */
+#ifndef GMEMU_REFMODEL_H
+#define GMEMU_REFMODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gmemu.h"
+
+#define RM_MAX_VMS 3
+#define RM_MAX_GMEMS 6
+#define RM_MAX_PAGES 16
+#define RM_MAX_SLOTS 6
+#define RM_UNKNOWN 0x100 /* page bytes: anything */
+#define RM_GPA_BASE 0x100000ULL
+#define RM_GPA_PAGES 2048
+
+enum rm_profile { RM_CONTENTMODES, RM_V8, RM_6_18 };
+
+struct rm_page {
+	bool private;
+	uint16_t value;    /* 0-255, or RM_UNKNOWN */
+	uint32_t pins, transient;
+	bool populated;
+};
+
+struct rm_gmem {
+	bool live;
+	int vm;
+	uint64_t flags;
+	uint32_t npages;
+	uint32_t inject_enomem;
+	struct rm_page page[RM_MAX_PAGES];
+};
+
+struct rm_slot {
+	bool live;
+	uint32_t id;
+	uint64_t gpa, npages;
+	int gmem;         /* -1: plain memory (shared, at userspace_addr) */
+	uint32_t offset;  /* first gmem page */
+};
+
+struct rm_vm {
+	bool live;
+	unsigned long type;
+	bool post_launch;
+	struct rm_slot slot[RM_MAX_SLOTS];
+	uint8_t measurement[32];
+	bool measurement_unknown; /* it covers bytes the model does not know */
+	/* per-VM attributes (the 6.x profiles), pages from RM_GPA_BASE */
+	bool vm_private[RM_GPA_PAGES];
+};
+
+struct refmodel {
+	enum rm_profile profile;
+	struct rm_vm vm[RM_MAX_VMS];
+	struct rm_gmem gmem[RM_MAX_GMEMS];
+};
+
+/* Results: r is the call's return (>= 0) or -errno. */
+struct rm_result {
+	long r;
+	uint64_t error_offset; /* when written */
+	bool eo_written;
+	struct gmemu_exit exit; /* guest access: exit_reason 0 when none */
+};
+
+void rm_init(struct refmodel *m, enum rm_profile p);
+/* VM of a type; the index to use (-EINVAL: no such type). */
+long rm_create_vm(struct refmodel *m, unsigned long type, int idx);
+long rm_create_gmem(struct refmodel *m, int vm, uint64_t size, uint64_t flags,
+		    int idx);
+void rm_convert(struct refmodel *m, int g, const struct kvm_memory_attributes2 *a,
+		struct rm_result *res);
+long rm_pin(struct refmodel *m, int g, uint64_t off, uint64_t len, int delta);
+long rm_pin_transient(struct refmodel *m, int g, uint64_t off);
+long rm_fallocate(struct refmodel *m, int g, int mode, int64_t off, int64_t len);
+long rm_mmap_check(struct refmodel *m, int g, int64_t off, uint64_t len,
+		   int flags);
+/* A host access through a view of page (offset from the gmem's start):
+ * true when it raises SIGBUS; else *value (a read) or the write lands. */
+bool rm_host_read(struct refmodel *m, int g, uint64_t page, uint16_t *value);
+bool rm_host_write(struct refmodel *m, int g, uint64_t page, uint8_t value);
+long rm_set_slot(struct refmodel *m, int vm, uint32_t id, uint64_t gpa,
+		 uint64_t size, int g, uint64_t offset, bool del);
+/* A whole-page guest access of npages at gpa (write: value). */
+void rm_guest_access(struct refmodel *m, int vm, uint64_t gpa, uint64_t len,
+		     unsigned int flags, uint8_t value, uint16_t *read_value,
+		     struct rm_result *res);
+long rm_populate(struct refmodel *m, int vm, uint64_t gpa, uint64_t len,
+		 const uint8_t *src_value);
+long rm_finalize(struct refmodel *m, int vm);
+void rm_inject_enomem(struct refmodel *m, int g, unsigned int n);
+/* KVM_SET_MEMORY_ATTRIBUTES on a VM (addresses inside the modelled
+ * window). */
+long rm_set_vm_attributes(struct refmodel *m, int vm, uint64_t addr,
+			  uint64_t size, uint64_t attrs, uint64_t flags);
+
+#endif
