@@ -34,14 +34,17 @@ TEST_SRC := $(wildcard tests/t_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/b_*.c)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+EXAMPLES := $(BUILD)/examples/convert $(BUILD)/examples/uapi_convert
+# Tests also built against plain libc calls, to run under the interposer
+PLAIN_TESTS := t_interposer t_convert_checks t_gmem_create t_memslots t_pins t_vcpu t_launch \
+               t_legacy t_caps t_kvm t_guest_scenario
 GUESTS   := $(patsubst tests/guests/%.S,$(BUILD)/guests/%.bin,$(wildcard tests/guests/*.S))
 
 .PHONY: all check check-plain check-asan check-clang check-tsan demo bench \
         install uninstall clean tests fuzz soak
 
 all: $(BUILD)/libgmemu.a $(BUILD)/libgmemu.so.$(SOMAJOR) $(BUILD)/libgmemu.so \
-     $(BUILD)/gmemu
+     $(BUILD)/libgmemu-preload.so $(BUILD)/gmemu
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -73,6 +76,13 @@ $(BUILD)/libgmemu.so.$(SOMAJOR): $(LIB_OBJ) src/libgmemu.map
 $(BUILD)/libgmemu.so: $(BUILD)/libgmemu.so.$(SOMAJOR)
 	@ln -sf libgmemu.so.$(SOMAJOR) $@
 
+# The LD_PRELOAD interposer: libc's entry points -> the public API of
+# libgmemu.so.0 (found next to it: $ORIGIN, so build/ runs as installed).
+$(BUILD)/libgmemu-preload.so: src/shim/preload.c $(BUILD)/libgmemu.so.$(SOMAJOR)
+	@echo "  LD      $@"
+	@$(CC) $(BASEFLAGS) $(DEPFLAGS) $(CFLAGS) -shared -o $@ $< \
+	  -L$(BUILD) -l:libgmemu.so.$(SOMAJOR) -ldl '-Wl,-rpath,$$ORIGIN'
+
 $(BUILD)/gmemu: tools/gmemu.c $(BUILD)/libgmemu.a
 	@echo "  CC      $@"
 	@$(CC) $(BASEFLAGS) $(DEPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libgmemu.a $(LDLIBS)
@@ -99,6 +109,18 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libgmemu-internal.a
 	@$(CC) $(BASEFLAGS) $(DEPFLAGS) -DGMEMU_TESTING -Isrc $(CFLAGS) -o $@ $< \
 	  $(BUILD)/libgmemu-internal.a $(LDLIBS) -lm
 
+# kernel UAPI only: no gmemu at all (it runs under gmemu run)
+$(BUILD)/examples/uapi_convert: examples/uapi_convert.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	@$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) $(SANFLAGS) $(DEPFLAGS) $(CFLAGS) -o $@ $<
+
+$(BUILD)/plain/%: tests/%.c $(BUILD)/libgmemu.so.$(SOMAJOR)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	@$(CC) $(BASEFLAGS) $(DEPFLAGS) -DGMEMU_PLAIN_LIBC -Itests $(CFLAGS) -o $@ $< \
+	  -L$(BUILD) -l:libgmemu.so.$(SOMAJOR) '-Wl,-rpath,$$ORIGIN/..' $(LDLIBS)
+
 $(BUILD)/examples/%: examples/%.c $(BUILD)/libgmemu.a
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
@@ -111,11 +133,12 @@ $(BUILD)/guests/%.bin: tests/guests/%.S
 	@$(CC) -m32 -c -o $(@:.bin=.o) $<
 	@objcopy -O binary -j .text $(@:.bin=.o) $@
 
-tests: all $(TESTS) $(EXAMPLES) $(GUESTS)
+tests: all $(TESTS) $(EXAMPLES) $(GUESTS) $(PLAIN_TESTS:%=$(BUILD)/plain/%)
 
 check-plain: tests
 	@tools/check-layers.sh
-	@tests/run.sh $(BUILD) $(TESTS) tests/t_examples.sh tests/t_symbols.sh tests/t_cli.sh
+	@tests/run.sh $(BUILD) $(TESTS) tests/t_examples.sh tests/t_symbols.sh tests/t_cli.sh \
+	  tests/t_interposer.sh tests/t_selftests.sh
 
 check-asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
@@ -182,6 +205,7 @@ install: all
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR)
 	install -m 644 $(BUILD)/libgmemu.a $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(BUILD)/libgmemu.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libgmemu.so.$(VERSION)
+	install -m 755 $(BUILD)/libgmemu-preload.so $(DESTDIR)$(LIBDIR)/
 	ln -sf libgmemu.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libgmemu.so.$(SOMAJOR)
 	ln -sf libgmemu.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libgmemu.so
 	install -m 644 include/gmemu.h $(DESTDIR)$(INCLUDEDIR)/
@@ -193,6 +217,7 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libgmemu.a $(DESTDIR)$(LIBDIR)/libgmemu.so \
 	  $(DESTDIR)$(LIBDIR)/libgmemu.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libgmemu.so.$(VERSION) \
+	  $(DESTDIR)$(LIBDIR)/libgmemu-preload.so \
 	  $(DESTDIR)$(LIBDIR)/pkgconfig/gmemu.pc $(DESTDIR)$(INCLUDEDIR)/gmemu.h \
 	  $(DESTDIR)$(BINDIR)/gmemu
 
@@ -200,4 +225,4 @@ clean:
 	rm -rf build
 
 -include $(LIB_OBJ:.o=.d) $(TLIB_OBJ:.o=.d) $(TESTS:=.d) $(BENCHES:=.d) \
-  $(EXAMPLES:=.d) $(BUILD)/gmemu.d
+  $(EXAMPLES:=.d) $(BUILD)/gmemu.d $(BUILD)/libgmemu-preload.d

@@ -191,6 +191,55 @@ GMEMU_API ssize_t gmemu_pwrite(int fd, const void *buf, size_t count,
 GMEMU_API int gmemu_ftruncate(int fd, off_t length);
 GMEMU_API int gmemu_close(int fd);
 
+/*
+ * More mirrors, for programs (and the LD_PRELOAD interposer) that route
+ * every descriptor and path through gmemu.  A duplicated gmemu descriptor
+ * names the same object; lseek and the stat calls report a gmem's own size;
+ * /dev/kvm and the kvm module's parameters under /sys/module/kvm/parameters
+ * exist whether or not the host has them (gmemu_path_emulated tells which
+ * paths gmemu answers); madvise and mremap follow guest_memfd's rules on
+ * views; gmemu's own descriptors cannot be closed or replaced through them
+ * (EBADF, EBUSY).
+ */
+GMEMU_API int gmemu_open(const char *path, int flags, ...);
+GMEMU_API int gmemu_openat(int dirfd, const char *path, int flags, ...);
+GMEMU_API int gmemu_access(const char *path, int mode);
+GMEMU_API int gmemu_fstatat(int dirfd, const char *path, struct stat *st,
+			    int flags);
+struct statx;
+GMEMU_API int gmemu_statx(int dirfd, const char *path, int flags,
+			  unsigned int mask, struct statx *stx);
+GMEMU_API off_t gmemu_lseek(int fd, off_t offset, int whence);
+GMEMU_API int gmemu_dup(int fd);
+GMEMU_API int gmemu_dup2(int oldfd, int newfd);
+GMEMU_API int gmemu_dup3(int oldfd, int newfd, int flags);
+GMEMU_API int gmemu_fcntl(int fd, int cmd, ...);
+GMEMU_API int gmemu_close_range(unsigned int first, unsigned int last,
+				int flags);
+GMEMU_API int gmemu_madvise(void *addr, size_t len, int advice);
+GMEMU_API void *gmemu_mremap(void *old_addr, size_t old_size, size_t new_size,
+			     int flags, ...);
+
+/* What a descriptor is to gmemu (gmemu_fd_kind). */
+enum gmemu_fd_kind {
+	GMEMU_FD_NONE = 0,   /* not gmemu's: the kernel's business */
+	GMEMU_FD_SYSTEM,     /* the /dev/kvm handle */
+	GMEMU_FD_VM,
+	GMEMU_FD_GMEM,
+	GMEMU_FD_VCPU,
+	GMEMU_FD_INTERNAL,   /* one of gmemu's own, not the program's */
+};
+/* The kind, attaching a gmem received from elsewhere on first sight; -1
+ * and errno when fd is gmemu's but unusable here (EIO: a VM or vCPU of
+ * another process; EPROTO, EMFILE, ENOMEM: a gmem that cannot be
+ * attached). */
+GMEMU_API int gmemu_fd_kind(int fd);
+/* Whether gmemu's descriptor table already names fd: one lookup, no
+ * system call -- an interposer's test before passing a call through. */
+GMEMU_API int gmemu_fd_known(int fd);
+/* Whether gmemu answers for this path (/dev/kvm, the kvm parameters). */
+GMEMU_API int gmemu_path_emulated(const char *path);
+
 /* ---- gmemu's own calls: 0 or -1/errno ---- */
 
 /* Long-term page references (the analogue of GUP pins): page granular,

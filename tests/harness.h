@@ -21,6 +21,9 @@
 #include <unistd.h>
 
 #include "gmemu.h"
+#ifdef GMEMU_PLAIN_LIBC
+#include "plain.h"
+#endif
 
 #define PAGE 4096UL
 #define MAX_TESTS 256

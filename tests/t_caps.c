@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* SPEC 2-4: profiles, constants, VM types and capabilities. */
+/* contract §2-§4: profiles, constants, VM types and capabilities. */
 #include <stddef.h>
 
 #include "harness.h"
@@ -98,7 +98,41 @@ struct caps {
 	long flags, pre, post, gmem_attrs, vm_attrs, gmem_flags;
 };
 
-static void check_caps(int fd, const struct caps *c, const char *what)
+/* The x86 host gmemu presents (contract §4), on every handle and VM. */
+static void check_host_caps(int fd)
+{
+	static const struct {
+		long cap, value;
+	} host[] = {
+		{ 0 /* KVM_CAP_IRQCHIP: no interrupt delivery */, 0 },
+		{ 4 /* KVM_CAP_SET_TSS_ADDR */, 1 },
+		{ 7 /* KVM_CAP_EXT_CPUID */, 1 },
+		{ 9 /* KVM_CAP_NR_VCPUS */, 64 },
+		{ 10 /* KVM_CAP_NR_MEMSLOTS */, 32764 },
+		{ 14 /* KVM_CAP_MP_STATE */, 1 },
+		{ 16 /* KVM_CAP_SYNC_MMU */, 1 },
+		{ 55 /* KVM_CAP_XSAVE */, 1 },
+		{ 56 /* KVM_CAP_XCRS */, 1 },
+		{ 61 /* KVM_CAP_GET_TSC_KHZ */, 1 },
+		{ 66 /* KVM_CAP_MAX_VCPUS */, 1024 },
+		{ 128 /* KVM_CAP_MAX_VCPU_ID */, 1024 },
+		{ 136 /* KVM_CAP_IMMEDIATE_EXIT */, 1 },
+		{ 201 /* KVM_CAP_EXIT_HYPERCALL: KVM_HC_MAP_GPA_RANGE */, 1 << 12 },
+		{ 213 /* KVM_CAP_DISABLE_QUIRKS2: none */, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(host); i++)
+		if (gmemu_ioctl(fd, KVM_CHECK_EXTENSION, host[i].cap) != host[i].value)
+			FAIL("cap %ld = %d, expected %ld", host[i].cap,
+			     gmemu_ioctl(fd, KVM_CHECK_EXTENSION, host[i].cap),
+			     host[i].value);
+}
+
+/* The capabilities every profile answers the same way, and the ones of
+ * struct caps; KVM_CAP_GUEST_MEMFD is 1 unless the caller checks it. */
+static void check_caps_common(int fd, const struct caps *c, const char *what,
+			      bool gmem_cap)
 {
 	long got[6] = {
 		gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS),
@@ -122,12 +156,22 @@ static void check_caps(int fd, const struct caps *c, const char *what)
 	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY), 1);
 	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY2), 1);
 	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MEMORY_FAULT_INFO), 1);
-	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD), 1);
+	if (gmem_cap)
+		CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD), 1);
 	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_VM_TYPES), 0x33);
-	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, 0), 0);
 	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, 9999), 0);
-	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_EXIT_HYPERCALL), 0);
 	CHECK_EQ(gmemu_ioctl(fd, KVM_CHECK_EXTENSION, -1L), 0);
+	check_host_caps(fd);
+}
+
+static void check_caps(int fd, const struct caps *c, const char *what)
+{
+	check_caps_common(fd, c, what, true);
+}
+
+static void check_caps_except_gmem(int fd, const struct caps *c, const char *what)
+{
+	check_caps_common(fd, c, what, false);
 }
 
 static const unsigned long types[] = { KVM_X86_DEFAULT_VM, KVM_X86_SW_PROTECTED_VM,
@@ -189,6 +233,29 @@ TEST(capabilities_legacy)
 		int vm = create_vm(kvm, types[i]);
 
 		check_caps(vm, i == 0 ? &def : &coco, "vm");
+		gmemu_close(vm);
+	}
+}
+
+TEST(capabilities_6_12)
+{
+	/* 6.8-6.17: per-VM attributes, no guest_memfd flags (the capability
+	 * is unknown there: 0), KVM_CAP_GUEST_MEMFD only where memory can be
+	 * private */
+	const struct caps system = { 0, 0, 0, 0, 8, 0 };
+	const struct caps def = { 0, 0, 0, 0, 0, 0 };
+	const struct caps coco = { 0, 0, 0, 0, 8, 0 };
+	int kvm = open_kvm("6.12");
+	size_t i;
+
+	check_caps_except_gmem(kvm, &system, "system");
+	CHECK_EQ(gmemu_ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD), 1);
+	for (i = 0; i < 5; i++) {
+		int vm = create_vm(kvm, types[i]);
+
+		check_caps_except_gmem(vm, i == 0 ? &def : &coco, "vm");
+		CHECK_EQ(gmemu_ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD),
+			 i != 0);
 		gmemu_close(vm);
 	}
 }

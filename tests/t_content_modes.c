@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * SPEC 4 and 6: every platform model x direction x content mode x launch
+ * contract §4 and §6: every platform model x direction x content mode x launch
  * phase, accepted or EOPNOTSUPP as the table says, and the bytes each side
  * reads afterwards.  The table is written out here, not taken from the
  * library.

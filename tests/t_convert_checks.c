@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* SPEC 6: KVM_SET_MEMORY_ATTRIBUTES2 argument checks, their order, and when
+/* contract §6: KVM_SET_MEMORY_ATTRIBUTES2 argument checks, their order, and when
  * error_offset is written. */
 #include "harness.h"
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* SPEC 5: file operations on a gmem: read/write, fallocate, punch, zeroing. */
+/* contract §5: file operations on a gmem: read/write, fallocate, punch, zeroing. */
 #include <linux/falloc.h>
 
 #include "harness.h"

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* SPEC 5: guest_memfd creation, initial attributes, fstat, lifetime. */
+/* contract §5: guest_memfd creation, initial attributes, fstat, lifetime. */
 #include <linux/falloc.h>
 #include <sys/stat.h>
 

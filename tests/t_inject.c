@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * SPEC 6 step 8 and SPEC 10: ENOMEM, injected or from vm.max_map_count while
+ * contract §6.1 step 11 and §10.5: ENOMEM, injected or from vm.max_map_count while
  * swapping views, leaves attributes, bytes and views unchanged with
  * error_offset = offset.
  */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Differential test against the kernel's own guest_memfd: every SPEC 5 file
+ * Differential test against the kernel's own guest_memfd: every contract §5 file
  * operation case runs on a default-type VM of /dev/kvm and of gmemu, and both
  * must return the same value and errno (and, for mappings, fault alike).
  * Skips where /dev/kvm is missing.

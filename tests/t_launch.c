@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* SPEC 9: populate (in place and copied), the launch measurement, finalize. */
+/* contract §9: populate (in place and copied), the launch measurement, finalize. */
 #include <openssl/sha.h>
 
 #include "harness.h"

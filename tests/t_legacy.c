@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* SPEC 2 and 9: the legacy profile (mainline 6.8-6.18): per-VM attributes,
+/* contract §2 and §9: the legacy profile (mainline 6.8-6.18): per-VM attributes,
  * private bytes in the gmem, shared bytes at userspace_addr, no in-place. */
 #include "harness.h"
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* SPEC 9: KVM_SET_USER_MEMORY_REGION(2) and its checks. */
+/* contract §9: KVM_SET_USER_MEMORY_REGION(2) and its checks. */
 #include "harness.h"
 
 #define SHARED (GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* SPEC 1: fds that are not gmemu's go to the real system call unchanged;
+/* contract §1: fds that are not gmemu's go to the real system call unchanged;
  * unknown requests on gmemu fds fail ENOTTY; only gmemu_ symbols exported. */
 #include <linux/falloc.h>
 #include <sys/ioctl.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* SPEC 8: pins (elevated references) and their effect on conversion. */
+/* contract §8: pins (elevated references) and their effect on conversion. */
 #include "harness.h"
 
 #define SHARED (GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)

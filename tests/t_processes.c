@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * SPEC 1 and the interim multi-process rule: a gmem fd stays usable after
+ * contract §1 and the interim multi-process rule: a gmem fd stays usable after
  * fork, SCM_RIGHTS and pidfd_getfd; a to-private conversion over a range
  * another live process maps fails EAGAIN at the first such page; an exited
  * process (zombie or reaped) no longer counts.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* SPEC 10: GMEMU_TRACE=1 logs each emulated call with arguments and result;
+/* contract §10: GMEMU_TRACE=1 logs each emulated call with arguments and result;
  * the state of a gmem can be printed. */
 #include <time.h>
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* SPEC 9: the software vCPU: accesses, memory-fault and MMIO exits, and
+/* contract §9: the software vCPU: accesses, memory-fault and MMIO exits, and
  * accesses racing with conversions. */
 #include <pthread.h>
 
@@ -184,6 +184,7 @@ TEST(accesses_see_old_or_new_state)
 		CHECK_CONVERT(gmem_, 0, PAGE, true, 0);
 		usleep(50);
 		CHECK_CONVERT(gmem_, 0, PAGE, false, 0);
+		usleep(50); /* the readers meet the shared state too */
 	}
 	stop_ = 1;
 	for (i = 0; i < 4; i++)

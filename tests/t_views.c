@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* SPEC 7: host views: in-place sharing, SIGBUS on private pages and past the
+/* contract §7: host views: in-place sharing, SIGBUS on private pages and past the
  * end, MAP_FIXED, partial munmap, views surviving conversions. */
 #include "harness.h"
 #include "whitebox.h"

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -732,6 +733,160 @@ static int cmd_inspect(int argc, char **argv)
 	return 0;
 }
 
+/* ---- run ---- */
+
+/* libgmemu-preload.so: beside this program (the build tree), in ../lib
+ * (an installed prefix), or where make install put it. */
+static int find_preload(char *out, size_t n)
+{
+	char exe[2048], *slash;
+	const char *cands[] = { "%s/libgmemu-preload.so", "%s/../lib/libgmemu-preload.so" };
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	size_t i;
+
+	if (len > 0) {
+		exe[len] = 0;
+		slash = strrchr(exe, '/');
+		if (slash)
+			*slash = 0;
+		for (i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
+			snprintf(out, n, cands[i], exe);
+			if (access(out, R_OK) == 0)
+				return 0;
+		}
+	}
+#ifdef GMEMU_LIBDIR
+	snprintf(out, n, "%s/libgmemu-preload.so", GMEMU_LIBDIR);
+	if (access(out, R_OK) == 0)
+		return 0;
+#endif
+	return -1;
+}
+
+/* The program CMD names, as execvp would find it. */
+static int resolve_cmd(const char *cmd, char *out, size_t n)
+{
+	const char *path = getenv("PATH");
+	char *copy, *dir, *save = NULL;
+
+	if (strchr(cmd, '/')) {
+		snprintf(out, n, "%s", cmd);
+		return access(out, X_OK);
+	}
+	copy = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin");
+	if (!copy)
+		return -1;
+	for (dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		snprintf(out, n, "%s/%s", *dir ? dir : ".", cmd);
+		if (access(out, X_OK) == 0) {
+			free(copy);
+			return 0;
+		}
+	}
+	free(copy);
+	return -1;
+}
+
+/* Why LD_PRELOAD cannot reach the program, or NULL when it can: a static
+ * binary has no dynamic loader to preload anything; a set-user-ID or
+ * set-group-ID one has its environment cleaned by the loader. */
+static const char *unreachable(const char *file)
+{
+	unsigned char ehdr[64], phdr[56];
+	uint64_t phoff;
+	uint16_t phnum, i;
+	struct stat st;
+	bool interp = false;
+	FILE *f;
+
+	if (stat(file, &st))
+		return NULL; /* execvp will say */
+	if (st.st_mode & (S_ISUID | S_ISGID))
+		return "it is set-user-ID or set-group-ID: the loader ignores LD_PRELOAD";
+	f = fopen(file, "rb");
+	if (!f)
+		return NULL;
+	if (fread(ehdr, 1, sizeof(ehdr), f) != sizeof(ehdr) ||
+	    memcmp(ehdr, "\x7f" "ELF", 4) || ehdr[4] != 2 /* 64-bit */) {
+		fclose(f); /* a script: its interpreter is dynamic, or said so */
+		return NULL;
+	}
+	memcpy(&phoff, ehdr + 32, 8);
+	memcpy(&phnum, ehdr + 56, 2);
+	for (i = 0; i < phnum && !interp; i++) {
+		uint32_t type;
+
+		if (fseek(f, (long)(phoff + (uint64_t)i * 56), SEEK_SET) ||
+		    fread(phdr, 1, sizeof(phdr), f) != sizeof(phdr))
+			break;
+		memcpy(&type, phdr, 4);
+		interp = type == 3; /* PT_INTERP */
+	}
+	fclose(f);
+	return interp ? NULL
+		      : "it is statically linked: there is no loader to preload gmemu";
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	char preload[4096], file[4096], *old;
+	const char *why;
+	int i;
+
+	for (i = 0; i < argc && strcmp(argv[i], "--"); i++) {
+		if (!strcmp(argv[i], "--abi") && i + 1 < argc) {
+			setenv("GMEMU_ABI", argv[++i], 1);
+		} else if (!strcmp(argv[i], "--trace")) {
+			setenv("GMEMU_TRACE", "1", 1);
+		} else if (!strcmp(argv[i], "--vcpu") && i + 1 < argc) {
+			setenv("GMEMU_VCPU", argv[++i], 1);
+		} else {
+			fprintf(stderr, "gmemu run: unknown option '%s'\n", argv[i]);
+			return 2;
+		}
+	}
+	if (i + 1 >= argc) {
+		fprintf(stderr, "usage: gmemu run [--abi PROFILE] [--trace] "
+				"[--vcpu kvm|emulated] -- CMD [ARGS...]\n");
+		return 2;
+	}
+	argv += i + 1;
+	if (gmemu_check_env())
+		return 2;
+	if (resolve_cmd(argv[0], file, sizeof(file))) {
+		fprintf(stderr, "gmemu run: %s: command not found\n", argv[0]);
+		return 127;
+	}
+	why = unreachable(file);
+	if (why) {
+		fprintf(stderr, "gmemu run: refusing %s: %s, so it would run against "
+				"the real kernel\n", file, why);
+		return 2;
+	}
+	if (find_preload(preload, sizeof(preload))) {
+		fprintf(stderr, "gmemu run: libgmemu-preload.so not found beside "
+				"gmemu or in its lib directory\n");
+		return 1;
+	}
+	old = getenv("LD_PRELOAD");
+	if (old && *old) {
+		char *both = malloc(strlen(preload) + strlen(old) + 2);
+
+		if (!both)
+			die("malloc");
+		sprintf(both, "%s:%s", preload, old);
+		setenv("LD_PRELOAD", both, 1);
+		free(both);
+	} else {
+		setenv("LD_PRELOAD", preload, 1);
+	}
+	/* CMD replaces us: its exit status or its death by a signal is what
+	 * our parent sees, as with a shell's exec */
+	execv(file, argv);
+	fprintf(stderr, "gmemu run: %s: %s\n", file, strerror(errno));
+	return errno == ENOENT ? 127 : 126;
+}
+
 /* ---- help ---- */
 
 struct command {
@@ -767,6 +922,17 @@ static const struct command commands[] = {
 	  "redraws the map and the rates (conversions, failures, revocation\n"
 	  "requests per second) every S seconds (default 1) until interrupted.\n",
 	  cmd_inspect, -1 },
+	{ "run", "[--abi P] [--trace] [--vcpu B] -- CMD [ARGS...]",
+	  "run an unmodified program against gmemu",
+	  "Runs CMD with the interposer (libgmemu-preload.so) loaded: /dev/kvm\n"
+	  "opens to gmemu whether or not the host has it, and every KVM call the\n"
+	  "program makes reaches gmemu; everything else goes to the kernel as it\n"
+	  "came.  --abi picks the profile (GMEMU_ABI), --trace logs gmemu's calls\n"
+	  "(GMEMU_TRACE=1), --vcpu the vCPU backend (GMEMU_VCPU).  CMD replaces\n"
+	  "gmemu: its exit status and death by a signal pass through.  A\n"
+	  "statically linked or set-user-ID CMD, which LD_PRELOAD cannot reach,\n"
+	  "is refused (exit 2).\n",
+	  cmd_run, -1 },
 	{ "help", "[COMMAND]", "this list, or one command's help", NULL,
 	  cmd_help, 1 },
 };
@@ -790,7 +956,7 @@ static void usage(FILE *f)
 		fprintf(f, "  %-8s %-40s %s\n", commands[i].name, commands[i].args,
 			commands[i].summary);
 	fprintf(f, "\n  --version  the library's version\n"
-		   "\nEnvironment: GMEMU_ABI (contentmodes, v8, 6.18), GMEMU_TRACE=1,\n"
+		   "\nEnvironment: GMEMU_ABI (contentmodes, v8, 6.18, 6.12), GMEMU_TRACE=1,\n"
 		   "GMEMU_REVOKE_TIMEOUT_MS (1-3600000), GMEMU_VCPU (kvm, emulated).\n");
 }
 
@@ -842,7 +1008,7 @@ int main(int argc, char **argv)
 			argv[2 + c->max_args]);
 		return 2;
 	}
-	if (c->fn != cmd_help && gmemu_check_env())
+	if (c->fn != cmd_help && c->fn != cmd_run && gmemu_check_env())
 		return 2;
 	return c->fn(argc - 2, argv + 2);
 }

@@ -69,3 +69,20 @@ int fd_check(int fd, dev_t dev, ino_t ino)
 		return -EBADF;
 	return 0;
 }
+
+int fd_next_hidden(int from)
+{
+	int fd;
+
+	for (fd = MAX(from, 0); fd < (int)(ARRAY_SIZE(hidden_map) * 64); fd++) {
+		uint64_t w = __atomic_load_n(&hidden_map[fd / 64], __ATOMIC_RELAXED);
+
+		if (!(w >> (fd % 64))) {
+			fd |= 63; /* nothing more in this word */
+			continue;
+		}
+		if (w & (1ULL << (fd % 64)))
+			return fd;
+	}
+	return -1;
+}

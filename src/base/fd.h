@@ -22,5 +22,7 @@ HIDDEN int fd_check(int fd, dev_t dev, ino_t ino);
 /* Is fd one of the library's hidden descriptors?  (For the interposer.) */
 HIDDEN bool fd_is_hidden(int fd);
 HIDDEN void fd_hidden_forget(int fd);
+/* The first hidden descriptor >= from, or -1. */
+HIDDEN int fd_next_hidden(int from);
 
 #endif

@@ -81,8 +81,13 @@ HIDDEN long gmem_mmap(struct gmem *g, void *addr, size_t len, int prot,
 /* munmap of a range that may cover views of any gmem; the views are cut
  * (a conversion never remaps a range the caller released). */
 HIDDEN int gmem_munmap(void *addr, size_t len);
+/* The same without unmapping what is not a view (a MAP_FIXED mapping is
+ * about to replace the range). */
+HIDDEN int gmem_views_cut(void *addr, size_t len);
 /* Does [addr, addr + len) meet a view? */
 HIDDEN bool gmem_views_meet(const void *addr, size_t len);
+/* MADV_REMOVE over views: punch the gmem bytes behind them. */
+HIDDEN int gmem_views_remove(void *addr, size_t len);
 
 /* ---- pins ---- */
 HIDDEN int gmem_pin(struct gmem *g, uint64_t offset, uint64_t len, int delta);

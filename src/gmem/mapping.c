@@ -8,6 +8,7 @@
  * set changes only under both.
  */
 #include <errno.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 
@@ -16,6 +17,9 @@
 
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct gmem *with_views;
+/* gmems in the list: a process without views answers without the lock
+ * (every munmap of a program under the interposer asks) */
+static _Atomic int nr_with_views;
 
 void gmem_views_lock(void)
 {
@@ -135,6 +139,7 @@ static bool proc_unregister_if_idle(struct gmem *g)
 			}
 		}
 		g->with_views = false;
+		atomic_fetch_sub(&nr_with_views, 1);
 		left = true;
 	}
 	pthread_mutex_unlock(&list_lock);
@@ -152,8 +157,8 @@ long gmem_mmap(struct gmem *g, void *addr, size_t len, int prot, int flags,
 
 	/* MAP_FIXED over views: those views end here, as the kernel's
 	 * mapping would replace theirs */
-	if ((flags & MAP_FIXED) && gmem_views_meet(addr, len)) {
-		r = gmem_munmap(addr, len);
+	if (flags & MAP_FIXED) {
+		r = gmem_views_cut(addr, len);
 		if (r)
 			return r;
 	}
@@ -176,6 +181,7 @@ long gmem_mmap(struct gmem *g, void *addr, size_t len, int prot, int flags,
 		g->with_views = true;
 		g->next_with_views = with_views;
 		with_views = g;
+		atomic_fetch_add(&nr_with_views, 1);
 		gmem_get(g); /* the list's */
 	}
 	pthread_mutex_unlock(&list_lock);
@@ -204,6 +210,8 @@ bool gmem_views_meet(const void *addr, size_t len)
 	struct gmem *g;
 	bool meet = false;
 
+	if (!atomic_load_explicit(&nr_with_views, memory_order_relaxed))
+		return false;
 	pthread_mutex_lock(&list_lock);
 	for (g = with_views; g && !meet; g = g->next_with_views)
 		meet = views_meet(&g->views, lo, hi);
@@ -216,6 +224,8 @@ static struct gmem *find_meeting(const uint8_t *lo, const uint8_t *hi)
 {
 	struct gmem *g;
 
+	if (!atomic_load_explicit(&nr_with_views, memory_order_relaxed))
+		return NULL;
 	pthread_mutex_lock(&list_lock);
 	for (g = with_views; g; g = g->next_with_views)
 		if (views_meet(&g->views, lo, hi))
@@ -226,7 +236,9 @@ static struct gmem *find_meeting(const uint8_t *lo, const uint8_t *hi)
 	return g;
 }
 
-int gmem_munmap(void *addr, size_t len)
+/* The views met by [addr, addr + len) end (their pieces unmapped); the
+ * rest of the range is the caller's. */
+int gmem_views_cut(void *addr, size_t len)
 {
 	uint8_t *lo = addr, *hi = lo + len;
 	struct gmem *g;
@@ -255,7 +267,69 @@ int gmem_munmap(void *addr, size_t len)
 		if (r)
 			return r;
 	}
-	return sys_munmap(addr, len);
+	return 0;
+}
+
+int gmem_munmap(void *addr, size_t len)
+{
+	int r = gmem_views_cut(addr, len);
+
+	return r ? r : sys_munmap(addr, len);
+}
+
+/*
+ * MADV_REMOVE over views: as on guest_memfd, the file's bytes behind the
+ * range are punched out (attributes untouched), whatever the pages' state.
+ */
+int gmem_views_remove(void *addr, size_t len)
+{
+	struct piece {
+		struct gmem *g;
+		uint64_t off, len;
+	} *pieces = NULL, *n;
+	uint8_t *lo = addr, *hi = lo + len;
+	size_t nr = 0, cap = 0, i;
+	struct gmem *g;
+	int r = 0;
+
+	/* what to punch, taken under the list lock; punched outside it */
+	pthread_mutex_lock(&list_lock);
+	for (g = with_views; g && !r; g = g->next_with_views) {
+		struct view *v;
+
+		for (v = g->views.head; v && !r; v = v->next) {
+			uint8_t *a = MAX(lo, v->addr), *b = MIN(hi, v->addr + v->len);
+			uint64_t off, end;
+
+			if (a >= b)
+				continue;
+			off = (v->first_page << PAGE_SHIFT) + (uint64_t)(a - v->addr);
+			end = MIN(off + (uint64_t)(b - a), g->size);
+			if (off >= end)
+				continue;
+			if (nr == cap) {
+				cap = cap ? 2 * cap : 8;
+				n = realloc(pieces, cap * sizeof(*n));
+				if (!n) {
+					r = -ENOMEM;
+					break;
+				}
+				pieces = n;
+			}
+			gmem_get(g);
+			pieces[nr++] = (struct piece){ g, off, end - off };
+		}
+	}
+	pthread_mutex_unlock(&list_lock);
+	for (i = 0; i < nr; i++) {
+		if (!r)
+			r = gmem_fallocate(pieces[i].g,
+					   FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+					   (off_t)pieces[i].off, (off_t)pieces[i].len);
+		gmem_put(pieces[i].g);
+	}
+	free(pieces);
+	return r;
 }
 
 /* ---- fork and exit ---- */
@@ -333,6 +407,7 @@ static void atfork_child(void)
 		}
 		*pp = g->next_with_views;
 		g->with_views = false;
+		atomic_fetch_sub(&nr_with_views, 1);
 		views_forget(&g->views);
 		gmem_put(g);
 	}

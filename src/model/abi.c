@@ -35,22 +35,34 @@ static const struct abi_profile profiles[NR_PROFILES] = {
 		.name = "contentmodes",
 		.gmem_attributes = true,
 		.content_modes = true,
+		.gmem_flags = true,
+		.gmem_llseek = true,
 		.cap_gmem_attributes = KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES,
 	},
 	[PROFILE_V8] = {
 		.name = "v8",
 		.gmem_attributes = true,
+		.gmem_flags = true,
+		.gmem_llseek = true,
 		.cap_gmem_attributes = KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES,
 	},
 	[PROFILE_6_18] = {
 		.name = "6.18",
 		.alias = "legacy",
 		.vm_attributes = true,
+		.gmem_flags = true,
+		.gmem_llseek = true,
+	},
+	/* mainline 6.8-6.17 (read from Debian's linux-source-6.12) */
+	[PROFILE_6_12] = {
+		.name = "6.12",
+		.vm_attributes = true,
+		.gmem_private_vms_only = true,
 	},
 };
 
 static const char *const names[] = { "contentmodes", "v8", "6.18", "legacy",
-				     NULL };
+				     "6.12", NULL };
 
 const struct abi_profile *abi_profile(struct abi abi)
 {
@@ -104,6 +116,8 @@ uint64_t abi_gmem_flags(struct abi abi, const struct platform_model *m)
 {
 	const uint64_t all = GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED;
 
+	if (!abi_profile(abi)->gmem_flags)
+		return 0;
 	/* 6.18: INIT_SHARED only where nothing can be private, and on the
 	 * system handle (what some VM type accepts). */
 	if (abi_profile(abi)->vm_attributes && m && m->private_mem)
@@ -149,19 +163,24 @@ long abi_check_extension(struct abi abi, const struct platform_model *m,
 {
 	const struct abi_profile *p = abi_profile(abi);
 
+	long host;
+
 	if (cap == p->cap_gmem_attributes && p->gmem_attributes)
 		return any_private_mem(m) ? (long)KVM_MEMORY_ATTRIBUTE_PRIVATE : 0;
 	switch (cap) {
 	case KVM_CAP_USER_MEMORY:
 	case KVM_CAP_USER_MEMORY2:
 	case KVM_CAP_MEMORY_FAULT_INFO:
-	case KVM_CAP_GUEST_MEMFD:
 		return 1;
+	case KVM_CAP_GUEST_MEMFD:
+		/* 6.12: on a VM only where memory can be private */
+		return !p->gmem_private_vms_only || !m || m->private_mem;
 	case KVM_CAP_VM_TYPES:
 		return (1L << KVM_X86_DEFAULT_VM) |
 		       (1L << KVM_X86_SW_PROTECTED_VM) |
 		       (1L << KVM_X86_SNP_VM) | (1L << KVM_X86_TDX_VM);
 	case KVM_CAP_GUEST_MEMFD_FLAGS:
+		/* a capability 6.12 does not know reads 0 */
 		return (long)abi_gmem_flags(abi, m);
 	case KVM_CAP_MEMORY_ATTRIBUTES:
 		return p->vm_attributes && any_private_mem(m) ?
@@ -173,6 +192,7 @@ long abi_check_extension(struct abi abi, const struct platform_model *m,
 	case KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_FLAGS:
 		return (long)modes_union(abi, m, 1u << PHASE_POST_LAUNCH);
 	default:
-		return 0;
+		host = host_check_extension(cap);
+		return host == -ENOENT ? 0 : host;
 	}
 }

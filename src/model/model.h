@@ -62,6 +62,7 @@ enum abi_profile_id {
 	PROFILE_CONTENTMODES,
 	PROFILE_V8,
 	PROFILE_6_18,
+	PROFILE_6_12,
 	NR_PROFILES,
 };
 
@@ -71,6 +72,12 @@ struct abi_profile {
 	bool gmem_attributes;    /* KVM_SET_MEMORY_ATTRIBUTES2 on gmem fds */
 	bool content_modes;      /* ZERO/PRESERVE and their capabilities */
 	bool vm_attributes;      /* per-VM KVM_SET_MEMORY_ATTRIBUTES */
+	bool gmem_flags;         /* GUEST_MEMFD_FLAG_* and their capability
+				  * (6.12 knows none: no mmap of a gmem) */
+	bool gmem_llseek;        /* lseek on a gmem (6.12: ESPIPE) */
+	/* guest_memfd memslots and KVM_CAP_GUEST_MEMFD only on VMs with
+	 * private memory (6.12) */
+	bool gmem_private_vms_only;
 	long cap_gmem_attributes; /* number of KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES */
 };
 
@@ -97,5 +104,17 @@ HIDDEN uint64_t abi_gmem_flags(struct abi abi, const struct platform_model *m);
 /* KVM_CHECK_EXTENSION: m == NULL answers for the system handle. */
 HIDDEN long abi_check_extension(struct abi abi, const struct platform_model *m,
 				long cap);
+
+/* ---- the x86 KVM host gmemu presents (host.c) ---- */
+
+/* Capabilities that do not depend on the ABI or the model (vCPUs,
+ * memslots): the value, or -ENOENT for a capability this table does not
+ * answer. */
+HIDDEN long host_check_extension(long cap);
+/* /sys/module/kvm/parameters/NAME as the host would show it (with its
+ * newline): 0 and *value, or -ENOENT. */
+HIDDEN int host_kvm_param(struct abi abi, const char *name, const char **value);
+/* The names, NULL-terminated (for docs and tests). */
+HIDDEN const char *const *host_kvm_param_names(void);
 
 #endif /* GMEMU_MODEL_H */

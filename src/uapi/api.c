@@ -21,6 +21,7 @@
 #include "../base/uaccess.h"
 #include "object.h"
 #include "trace.h"
+#include "uapi.h"
 
 #define KVM_API_VERSION_VALUE 12
 
@@ -48,7 +49,7 @@ int gmemu_check_env(void)
 	int bad = 0, choice;
 
 	if (abi && abi_parse(abi, &a)) {
-		env_refuse("GMEMU_ABI", abi, "contentmodes, v8, 6.18 (or legacy)");
+		env_refuse("GMEMU_ABI", abi, "contentmodes, v8, 6.18 (or legacy), 6.12");
 		bad = 1;
 	}
 	bad |= trace_init() < 0;
@@ -99,7 +100,7 @@ static int get_typed(int fd, enum obj_type type, struct object **out)
 
 /* ---- the system handle ---- */
 
-static int kvm_open(const char *profile, int flags)
+int uapi_kvm_open(const char *profile, int flags)
 {
 	struct system *sys;
 	struct abi abi = { PROFILE_CONTENTMODES };
@@ -115,7 +116,7 @@ static int kvm_open(const char *profile, int flags)
 		r = abi_parse(env, &abi);
 		if (r)
 			env_refuse("GMEMU_ABI", env,
-				   "contentmodes, v8, 6.18 (or legacy)");
+				   "contentmodes, v8, 6.18 (or legacy), 6.12");
 	}
 	if (r)
 		return r;
@@ -140,7 +141,7 @@ static int kvm_open(const char *profile, int flags)
 int gmemu_kvm_open_abi(const char *profile)
 {
 	const char *name = profile ? profile : getenv("GMEMU_ABI");
-	int r = kvm_open(profile, 0);
+	int r = uapi_kvm_open(profile, 0);
 
 	trace_ret("kvm_open", r, "abi=%s", name ? name : "contentmodes");
 	return (int)sys_ret(r);
@@ -412,6 +413,9 @@ void *gmemu_mmap(void *addr, size_t len, int prot, int flags, int fd,
 	struct object *obj = NULL;
 	long r;
 
+	/* a mapping over a view ends the view, as the kernel's would */
+	if ((flags & MAP_FIXED) && (r = gmem_views_cut(addr, len)))
+		return sys_ret_ptr(r);
 	if (flags & MAP_ANONYMOUS)
 		return sys_ret_ptr(sys_mmap(addr, len, prot, flags, fd,
 						    offset));
@@ -565,9 +569,11 @@ int gmemu_close(int fd)
 	/* gmemu's own descriptors are not the program's to close */
 	if (fd_is_hidden(fd))
 		return (int)sys_ret(-EBADF);
-	r = sys_close(fd);
-	if (!r)
+	/* out of the table first: once closed, the number may be another
+	 * thread's new descriptor */
+	if (obj_peek(fd))
 		obj_fd_closed(fd);
+	r = sys_close(fd);
 	trace_ret("close", r, "%d", fd);
 	return (int)sys_ret(r);
 }

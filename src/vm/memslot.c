@@ -12,7 +12,7 @@
 
 #include "vm_priv.h"
 
-#define MEM_SLOTS_NUM 32767
+#define MEM_SLOTS_NUM 32764 /* x86's KVM_USER_MEM_SLOTS = KVM_CAP_NR_MEMSLOTS */
 #define ADDRESS_SPACE_NUM 2
 #define ALIAS_SLOT 0x4000 /* backend slot id of a memslot's shared alias */
 
@@ -186,10 +186,14 @@ int vm_set_memory_region(struct vm *vm,
 		valid |= KVM_MEM_GUEST_MEMFD;
 	if (r->flags & ~valid)
 		return -EINVAL;
+	if (as_id >= ADDRESS_SPACE_NUM || id >= MEM_SLOTS_NUM)
+		return -EINVAL;
+	/* 6.12: guest_memfd memslots only where memory can be private */
+	if ((r->flags & KVM_MEM_GUEST_MEMFD) &&
+	    abi_profile(vm->abi)->gmem_private_vms_only && !vm->model->private_mem)
+		return -EINVAL;
 	if ((r->flags & KVM_MEM_GUEST_MEMFD) &&
 	    (r->flags & (KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY)))
-		return -EINVAL;
-	if (as_id >= ADDRESS_SPACE_NUM || id >= MEM_SLOTS_NUM)
 		return -EINVAL;
 	if (!PAGE_ALIGNED(r->memory_size) || !PAGE_ALIGNED(r->guest_phys_addr) ||
 	    !PAGE_ALIGNED(r->userspace_addr))

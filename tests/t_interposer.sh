@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# gmemu run: unmodified programs against gmemu (contract §12).  Ordinary
+# programs behave as without it; exit statuses and deaths by signal pass
+# through; static and set-user-ID programs are refused; the plain-libc
+# builds of the project's tests and the kernel-UAPI example pass.  TAP.
+build=$(dirname "${GMEMU_LIBSO:-build/libgmemu.so}")
+g=$build/gmemu
+n=0; fail=0
+check() { # name, command...
+	local name=$1; shift
+	n=$((n + 1))
+	if out=$("$@" 2>&1); then echo "ok $n - $name"; else
+		echo "not ok $n - $name"; echo "$out" | sed 's/^/# /'; fail=1; fi
+}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+plain=$(cd "$build/plain" 2>/dev/null && ls t_* 2>/dev/null | grep -v '\.d$')
+echo "1..$((9 + $(echo "$plain" | wc -w)))"
+check ordinary_programs_unchanged bash -c "
+	[ \"\$(ls -la /usr/bin | md5sum)\" = \"\$('$g' run -- ls -la /usr/bin | md5sum)\" ] &&
+	[ \"\$('$g' run -- sh -c 'echo hi; echo there >&2' 2>&1)\" = \"\$(printf 'hi\nthere')\" ] &&
+	[ \"\$(seq 1 20000 | sort -R --parallel=2 -S 1M | sort -n | md5sum)\" = \
+	  \"\$('$g' run -- sh -c 'seq 1 20000 | sort -R --parallel=2 -S 1M | sort -n' | md5sum)\" ]"
+cat > "$tmp/threads.c" <<'C'
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+static void *work(void *a)
+{
+	long i, s = 0;
+	for (i = 0; i < 2000; i++) {
+		void *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		((char *)p)[0] = (char)i;
+		s += ((char *)p)[0];
+		munmap(p, 8192);
+		free(malloc(100));
+	}
+	return (void *)s;
+}
+int main(void)
+{
+	pthread_t t[4];
+	long total = 0;
+	void *r;
+	for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, work, NULL);
+	for (int i = 0; i < 4; i++) { pthread_join(t[i], &r); total += (long)r; }
+	printf("%ld\n", total);
+	return 0;
+}
+C
+check threaded_program_unchanged bash -c "
+	cc -O2 -pthread '$tmp/threads.c' -o '$tmp/threads' &&
+	[ \"\$('$tmp/threads')\" = \"\$('$g' run -- '$tmp/threads')\" ]"
+check status_and_signals_pass_through bash -c "
+	'$g' run -- sh -c 'exit 7'; [ \$? -eq 7 ] || exit 1
+	'$g' run -- sh -c 'kill -TERM \$\$'; [ \$? -eq 143 ] || exit 1
+	'$g' run -- /nonexistent/cmd 2>/dev/null; [ \$? -eq 127 ]"
+check usage_without_a_command bash -c "
+	out=\$('$g' run 2>&1); [ \$? -eq 2 ] && echo \"\$out\" | grep -q '^usage: gmemu run'
+	out=\$('$g' run --bogus -- true 2>&1); [ \$? -eq 2 ]"
+check static_and_setuid_refused bash -c "
+	echo 'int main(void){return 0;}' > '$tmp/s.c'
+	if cc -static '$tmp/s.c' -o '$tmp/static' 2>/dev/null; then
+		out=\$('$g' run -- '$tmp/static' 2>&1); [ \$? -eq 2 ] &&
+			echo \"\$out\" | grep -q 'statically linked' || exit 1
+	fi
+	cp /bin/true '$tmp/suid' && chmod u+s '$tmp/suid'
+	out=\$('$g' run -- '$tmp/suid' 2>&1); [ \$? -eq 2 ] && echo \"\$out\" | grep -q 'set-user-ID'"
+check uapi_example_runs_unmodified bash -c "
+	! nm -D '$build/examples/uapi_convert' | grep -q gmemu &&
+	'$g' run -- '$build/examples/uapi_convert' | grep -qx 'back to shared: \"written while shared\"'"
+check options_reach_the_program bash -c "
+	'$g' run --trace -- '$build/examples/uapi_convert' 2>&1 |
+		grep -q 'gmemu: ioctl(.*KVM_SET_MEMORY_ATTRIBUTES2.*flags=0x2' &&
+	# v8 has no content modes: the capability reads 0, flags 0 goes through
+	'$g' run --abi v8 --trace -- '$build/examples/uapi_convert' 2>&1 |
+		grep -q 'gmemu: ioctl(.*KVM_SET_MEMORY_ATTRIBUTES2.*flags=0,'"
+check a_gmemu_program_under_gmemu bash -c "
+	'$g' run -- '$g' demo pkvm | grep -q 'guest reads page 3 privately: \"GMEMU BOOT IMAGE\"'"
+check kvm_parameters_served bash -c "
+	[ \"\$('$g' run -- cat /sys/module/kvm/parameters/force_emulation_prefix)\" = 0 ]"
+for t in $plain; do
+	check "plain_$t" bash -c "'$g' run -- '$build/plain/$t' > '$tmp/$t.out' 2>&1; rc=\$?;
+		[ \$rc -eq 0 -o \$rc -eq 77 ] || { cat '$tmp/$t.out'; exit 1; }"
+done
+exit $fail
