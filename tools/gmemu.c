@@ -524,13 +524,13 @@ static void demo_real_guest(int kvm, const struct vm_type_name *t)
 			goto out;
 		b = *((uint8_t *)g.run + g.run->io.data_offset);
 		printf("  VMM converts page 2 to private (%s) and runs again: "
-		       "the access completes, reading %#04x (%.1f us in all)\n",
+		       "the access completes, reading 0x%02x (%.1f us in all)\n",
 		       flags_name(mode), b, now_us() - t0);
 	} else {
 		if (convert(g.gmem, 2 * PAGE, PAGE, true, mode))
 			goto out;
 		real_read(&g, page, &b);
-		printf("  page 2 -> private (%s); the real guest reads %#04x at "
+		printf("  page 2 -> private (%s); the real guest reads 0x%02x at "
 		       "its GPA (this model's guest sees every page) (%.1f us)\n",
 		       flags_name(mode), b, now_us() - t0);
 	}

@@ -424,7 +424,7 @@ static void op_guest(struct driver *d)
 	uint16_t want;
 	long r;
 
-	if (v < 0 || d->m.profile == RM_6_18)
+	if (v < 0 || RM_PER_VM(d->m.profile))
 		return;
 	gpa = pick_gpa(d, v, a);
 	if ((b & 0x18) == 0x18)
@@ -659,7 +659,8 @@ static void cleanup(struct driver *d)
 
 int diff_run(const uint8_t *data, size_t size, int verbose)
 {
-	static const char *const profiles[] = { "contentmodes", "v8", "6.18" };
+	static const char *const profiles[] = { "contentmodes", "v8", "6.18",
+						"6.12" };
 	static bool installed;
 	struct driver *d = calloc(1, sizeof(*d));
 	int p, failed;
@@ -676,7 +677,7 @@ int diff_run(const uint8_t *data, size_t size, int verbose)
 	d->data = data;
 	d->size = size;
 	d->verbose = verbose;
-	p = next(d) % 3;
+	p = next(d) % 4;
 	rm_init(&d->m, (enum rm_profile)p);
 	d->kvm = gmemu_kvm_open_abi(profiles[p]);
 	note(d, "profile %s", profiles[p]);

@@ -79,9 +79,12 @@ long rm_create_gmem(struct refmodel *m, int vm, uint64_t size, uint64_t flags,
 	struct rm_gmem *g = &m->gmem[idx];
 	uint32_t i;
 
-	/* 6.18: INIT_SHARED only where nothing can be private */
+	/* 6.18: INIT_SHARED only where nothing can be private; 6.12 knows
+	 * no flag at all */
 	if (m->profile == RM_6_18 && row->private_mem)
 		valid = GUEST_MEMFD_FLAG_MMAP;
+	if (m->profile == RM_6_12)
+		valid = 0;
 	if (flags & ~valid)
 		return -EINVAL;
 	if ((int64_t)size <= 0 || size % PG)
@@ -128,7 +131,7 @@ void rm_convert(struct refmodel *m, int gi, const struct kvm_memory_attributes2 
 	size_t i;
 
 	memset(res, 0, sizeof(*res));
-	if (m->profile == RM_6_18) {
+	if (RM_PER_VM(m->profile)) {
 		res->r = -ENOTTY;
 		return;
 	}
@@ -324,6 +327,10 @@ long rm_set_slot(struct refmodel *m, int vi, uint32_t id, uint64_t gpa,
 	struct rm_vm *vm = &m->vm[vi];
 	int i, free = -1;
 
+	/* 6.12: no guest_memfd memslot without private memory (a flags
+	 * check: before anything else) */
+	if (m->profile == RM_6_12 && !vm_row(m, vi)->private_mem)
+		return -EINVAL;
 	for (i = 0; i < RM_MAX_SLOTS; i++) {
 		if (vm->slot[i].live && vm->slot[i].id == id) {
 			if (del) {
@@ -386,7 +393,7 @@ static struct rm_page *slot_page(struct refmodel *m, struct rm_slot *s,
 static bool gpa_private(struct refmodel *m, int vi, struct rm_slot *s,
 			uint64_t gpa)
 {
-	if (m->profile == RM_6_18)
+	if (RM_PER_VM(m->profile))
 		return gpa >= RM_GPA_BASE &&
 		       (gpa - RM_GPA_BASE) / PG < RM_GPA_PAGES &&
 		       m->vm[vi].vm_private[(gpa - RM_GPA_BASE) / PG];
@@ -399,7 +406,7 @@ long rm_set_vm_attributes(struct refmodel *m, int vi, uint64_t addr,
 	uint64_t supported = vm_row(m, vi)->private_mem ?
 				     KVM_MEMORY_ATTRIBUTE_PRIVATE : 0, p;
 
-	if (m->profile != RM_6_18)
+	if (!RM_PER_VM(m->profile))
 		return -ENOTTY;
 	if (flags || (attrs & ~supported))
 		return -EINVAL;

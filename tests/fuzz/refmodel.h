@@ -27,7 +27,10 @@
 #define RM_GPA_BASE 0x100000ULL
 #define RM_GPA_PAGES 2048
 
-enum rm_profile { RM_CONTENTMODES, RM_V8, RM_6_18 };
+enum rm_profile { RM_CONTENTMODES, RM_V8, RM_6_18, RM_6_12 };
+
+/* the per-VM attribute profiles (mainline before in-place conversion) */
+#define RM_PER_VM(p) ((p) == RM_6_18 || (p) == RM_6_12)
 
 struct rm_page {
 	bool private;
