@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Under the interposer (contract §12): a program that uses only libc calls
+ * Under the interposer (contract §13): a program that uses only libc calls
  * -- open("/dev/kvm"), ioctl, mmap, dup, fstat, lseek, close_range, fork,
  * exec, SCM_RIGHTS -- gets gmemu's behaviour from each of them.  Built
  * plain (-DGMEMU_PLAIN_LIBC) and run by tests/t_interposer.sh under

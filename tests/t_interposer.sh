@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# gmemu run: unmodified programs against gmemu (contract §12).  Ordinary
+# gmemu run: unmodified programs against gmemu (contract §13).  Ordinary
 # programs behave as without it; exit statuses and deaths by signal pass
 # through; static and set-user-ID programs are refused; the plain-libc
 # builds of the project's tests and the kernel-UAPI example pass.  TAP.
@@ -15,7 +15,7 @@ check() { # name, command...
 }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 plain=$(cd "$build/plain" 2>/dev/null && ls t_* 2>/dev/null | grep -v '\.d$')
-echo "1..$((9 + $(echo "$plain" | wc -w)))"
+echo "1..$((11 + $(echo "$plain" | wc -w)))"
 check ordinary_programs_unchanged bash -c "
 	[ \"\$(ls -la /usr/bin | md5sum)\" = \"\$('$g' run -- ls -la /usr/bin | md5sum)\" ] &&
 	[ \"\$('$g' run -- sh -c 'echo hi; echo there >&2' 2>&1)\" = \"\$(printf 'hi\nthere')\" ] &&
@@ -80,6 +80,23 @@ check a_gmemu_program_under_gmemu bash -c "
 	'$g' run -- '$g' demo pkvm | grep -q 'guest reads page 3 privately: \"GMEMU BOOT IMAGE\"'"
 check kvm_parameters_served bash -c "
 	[ \"\$('$g' run -- cat /sys/module/kvm/parameters/force_emulation_prefix)\" = 0 ]"
+check children_followed_unless_no_follow bash -c "
+	[ \"\$('$g' run -- sh -c 'grep -c libgmemu-preload /proc/self/maps')\" -gt 0 ] &&
+	[ \"\$('$g' run --no-follow -- sh -c 'grep -c libgmemu-preload /proc/self/maps')\" = 0 ] &&
+	# CMD itself stays interposed; another preload stays in place
+	[ \"\$('$g' run --no-follow -- sh -c 'grep -c libgmemu-preload /proc/\$\$/maps')\" -gt 0 ] &&
+	[ \"\$(LD_PRELOAD=libm.so.6 '$g' run --no-follow -- sh -c 'echo \$LD_PRELOAD')\" = libm.so.6 ]"
+check with_valgrind_strace_gdb bash -c "
+	'$g' run -- valgrind -q --error-exitcode=9 '$build/examples/uapi_convert' |
+		grep -qx 'back to shared: \"written while shared\"' || exit 1
+	if command -v strace >/dev/null; then
+		'$g' run -- strace -f -o '$tmp/strace' '$build/examples/uapi_convert' >/dev/null &&
+			grep -q 'memfd_create(\"gmemu-gmem\"' '$tmp/strace' || exit 1
+	fi
+	if command -v gdb >/dev/null; then
+		'$g' run -- gdb -batch -ex 'handle SIGBUS nostop noprint pass' -ex run \
+			'$build/examples/uapi_convert' 2>&1 | grep -qx 'back to shared: \"written while shared\"'
+	fi"
 for t in $plain; do
 	check "plain_$t" bash -c "'$g' run -- '$build/plain/$t' > '$tmp/$t.out' 2>&1; rc=\$?;
 		[ \$rc -eq 0 -o \$rc -eq 77 ] || { cat '$tmp/$t.out'; exit 1; }"

@@ -146,3 +146,49 @@ TEST(memslot_keeps_gmem_alive)
 	CHECK_OK(gmemu_guest_access(vm_, 5, &b, 1, 0, &ex));
 	CHECK_EQ(b, 0x4d);
 }
+
+/* how many gmems this process still maps (each keeps its memfd mapped
+ * until its last reference goes) */
+static int gmems_mapped(void)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+	int n = 0;
+
+	if (!f)
+		FAIL("/proc/self/maps: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, "/memfd:gmemu-gmem ") != NULL;
+	fclose(f);
+	return n;
+}
+
+/* A memslot refused by any check keeps no reference on the gmem it named:
+ * once its descriptors are closed, the gmem is gone (contract §1.8). */
+TEST(refused_memslot_keeps_no_gmem)
+{
+	int kvm = open_kvm(NULL), k612 = open_kvm("6.12");
+	int before = gmems_mapped(), vm, g;
+
+	/* each refusal comes from a different check */
+	vm = create_vm(kvm, KVM_X86_SW_PROTECTED_VM);
+	g = create_gmem(vm, 16 * PAGE, SHARED);
+	CHECK(gmems_mapped() > before);
+	CHECK_EQ(set_region(vm, 0, G | KVM_MEM_READONLY, 0, PAGE, 0, g, 0), -EINVAL);
+	CHECK_EQ(set_region(vm, 0, G | (1u << 8), 0, PAGE, 0, g, 0), -EINVAL);
+	CHECK_EQ(set_region(vm, 2u << 16 | 1, G, 0, PAGE, 0, g, 0), -EINVAL);
+	CHECK_EQ(set_region(vm, 0, G, 1, PAGE, 0, g, 0), -EINVAL);
+	CHECK_EQ(set_region(vm, 0, G, 0, PAGE, 0, g, 1), -EINVAL);
+	CHECK_EQ(set_region(vm, 0, G, ~0ULL & ~(PAGE - 1), 2 * PAGE, 0, g, 0), -EINVAL);
+	CHECK_EQ(set_region(vm, 0, G, 0, PAGE, 0, g, 16 * PAGE), -EINVAL);
+	CHECK_OK(gmemu_close(g));
+	CHECK_OK(gmemu_close(vm));
+	CHECK_EQ(gmems_mapped(), before);
+	/* 6.12: a guest_memfd memslot on a VM without private memory */
+	vm = create_vm(k612, KVM_X86_DEFAULT_VM);
+	g = create_gmem(vm, 16 * PAGE, 0);
+	CHECK_EQ(set_region(vm, 0, G, 0, PAGE, 0, g, 0), -EINVAL);
+	CHECK_OK(gmemu_close(g));
+	CHECK_OK(gmemu_close(vm));
+	CHECK_EQ(gmems_mapped(), before);
+}

@@ -840,6 +840,8 @@ static int cmd_run(int argc, char **argv)
 			setenv("GMEMU_TRACE", "1", 1);
 		} else if (!strcmp(argv[i], "--vcpu") && i + 1 < argc) {
 			setenv("GMEMU_VCPU", argv[++i], 1);
+		} else if (!strcmp(argv[i], "--no-follow")) {
+			setenv("GMEMU_PRELOAD_FOLLOW", "0", 1);
 		} else {
 			fprintf(stderr, "gmemu run: unknown option '%s'\n", argv[i]);
 			return 2;
@@ -847,7 +849,7 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (i + 1 >= argc) {
 		fprintf(stderr, "usage: gmemu run [--abi PROFILE] [--trace] "
-				"[--vcpu kvm|emulated] -- CMD [ARGS...]\n");
+				"[--vcpu kvm|emulated] [--no-follow] -- CMD [ARGS...]\n");
 		return 2;
 	}
 	argv += i + 1;
@@ -922,14 +924,16 @@ static const struct command commands[] = {
 	  "redraws the map and the rates (conversions, failures, revocation\n"
 	  "requests per second) every S seconds (default 1) until interrupted.\n",
 	  cmd_inspect, -1 },
-	{ "run", "[--abi P] [--trace] [--vcpu B] -- CMD [ARGS...]",
+	{ "run", "[--abi P] [--trace] [--vcpu B] [--no-follow] -- CMD [ARGS...]",
 	  "run an unmodified program against gmemu",
 	  "Runs CMD with the interposer (libgmemu-preload.so) loaded: /dev/kvm\n"
 	  "opens to gmemu whether or not the host has it, and every KVM call the\n"
 	  "program makes reaches gmemu; everything else goes to the kernel as it\n"
 	  "came.  --abi picks the profile (GMEMU_ABI), --trace logs gmemu's calls\n"
-	  "(GMEMU_TRACE=1), --vcpu the vCPU backend (GMEMU_VCPU).  CMD replaces\n"
-	  "gmemu: its exit status and death by a signal pass through.  A\n"
+	  "(GMEMU_TRACE=1), --vcpu the vCPU backend (GMEMU_VCPU).  Every process\n"
+	  "CMD starts is interposed too (a script or test runner may start the\n"
+	  "VMM); --no-follow interposes CMD alone.  CMD replaces gmemu: its exit\n"
+	  "status and death by a signal pass through.  A\n"
 	  "statically linked or set-user-ID CMD, which LD_PRELOAD cannot reach,\n"
 	  "is refused (exit 2).\n",
 	  cmd_run, -1 },

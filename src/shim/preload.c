@@ -654,12 +654,50 @@ EXPORT long syscall(long nr, ...)
 	}
 }
 
+/*
+ * `gmemu run --no-follow`: only the program itself is interposed.  Take
+ * this library out of LD_PRELOAD before main, so that the processes it
+ * starts (a VMM's helpers: swtpm, virtiofsd, scripts) run without it.
+ */
+static void unfollow(void)
+{
+	const char *follow = getenv("GMEMU_PRELOAD_FOLLOW");
+	const char *list = getenv("LD_PRELOAD");
+	char *kept, *tok, *save = NULL, *copy;
+	Dl_info self;
+	size_t n = 0;
+
+	if (!follow || strcmp(follow, "0") || !list ||
+	    !dladdr((void *)unfollow, &self) || !self.dli_fname)
+		return;
+	copy = strdup(list);
+	kept = calloc(1, strlen(list) + 1);
+	if (!copy || !kept)
+		goto out;
+	/* the loader splits LD_PRELOAD at spaces and colons */
+	for (tok = strtok_r(copy, ": ", &save); tok; tok = strtok_r(NULL, ": ", &save)) {
+		if (!strcmp(tok, self.dli_fname))
+			continue;
+		n += (size_t)sprintf(kept + n, "%s%s", n ? ":" : "", tok);
+	}
+	if (n)
+		setenv("LD_PRELOAD", kept, 1);
+	else
+		unsetenv("LD_PRELOAD");
+	unsetenv("GMEMU_PRELOAD_FOLLOW");
+out:
+	free(copy);
+	free(kept);
+}
+
 /* After exec: the gmem descriptors the old image left open are gmemu's. */
 __attribute__((constructor)) static void preload_init(void)
 {
-	DIR *d = opendir("/proc/self/fd");
+	DIR *d;
 	struct dirent *de;
 
+	unfollow();
+	d = opendir("/proc/self/fd");
 	if (!d)
 		return;
 	while ((de = readdir(d))) {

@@ -43,6 +43,7 @@ const char *gmemu_version(void)
 int gmemu_check_env(void)
 {
 	static const char *const vcpus[] = { "kvm", "emulated", NULL };
+	static const char *const bools[] = { "0", "1", NULL };
 	const char *abi = getenv("GMEMU_ABI");
 	unsigned long ms;
 	struct abi a;
@@ -55,6 +56,7 @@ int gmemu_check_env(void)
 	bad |= trace_init() < 0;
 	bad |= env_uint("GMEMU_REVOKE_TIMEOUT_MS", 1, 3600000, &ms) < 0;
 	bad |= env_choice("GMEMU_VCPU", vcpus, &choice) < 0;
+	bad |= env_choice("GMEMU_PRELOAD_FOLLOW", bools, &choice) < 0;
 	if (bad) {
 		errno = EINVAL;
 		return -1;

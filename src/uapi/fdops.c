@@ -65,20 +65,28 @@ static int path_copy(char *buf, const char *user)
 	return -ENAMETOOLONG;
 }
 
-enum path_kind { PATH_OTHER, PATH_KVM, PATH_PARAM };
+enum path_kind { PATH_OTHER, PATH_KVM, PATH_PARAM, PATH_ABSENT };
 
+/* The module parameters of the host gmemu presents: kvm's from the host
+ * table, no vendor module.  Nothing of the real host's shows through. */
 static enum path_kind path_kind(const char *path, const char **value)
 {
+	static const char *const vendor[] = { "/sys/module/kvm_intel/parameters/",
+					      "/sys/module/kvm_amd/parameters/" };
 	struct abi abi = { PROFILE_CONTENTMODES };
 	const char *env = getenv("GMEMU_ABI");
+	size_t i;
 
 	if (!strcmp(path, KVM_DEV))
 		return PATH_KVM;
+	for (i = 0; i < ARRAY_SIZE(vendor); i++)
+		if (!strncmp(path, vendor[i], strlen(vendor[i])))
+			return PATH_ABSENT;
 	if (strncmp(path, KVM_PARAMS, strlen(KVM_PARAMS)))
 		return PATH_OTHER;
 	if (env)
 		abi_parse(env, &abi);
-	return host_kvm_param(abi, path + strlen(KVM_PARAMS), value) ? PATH_OTHER
+	return host_kvm_param(abi, path + strlen(KVM_PARAMS), value) ? PATH_ABSENT
 								      : PATH_PARAM;
 }
 
@@ -160,6 +168,8 @@ int gmemu_openat(int dirfd, const char *path, int flags, ...)
 		return (int)ret(r);
 	case PATH_PARAM:
 		return (int)ret(param_open(value, flags));
+	case PATH_ABSENT:
+		return (int)ret(-ENOENT);
 	case PATH_OTHER:
 		break;
 	}
@@ -207,6 +217,8 @@ int gmemu_access(const char *path, int mode)
 		return 0;
 	case PATH_PARAM:
 		return (int)ret(mode & (W_OK | X_OK) ? -EACCES : 0);
+	case PATH_ABSENT:
+		return (int)ret(-ENOENT);
 	case PATH_OTHER:
 		break;
 	}
@@ -237,6 +249,8 @@ static int stat_emulated(const char *buf, struct stat *k)
 		k->st_nlink = 1;
 		k->st_blksize = PAGE_SIZE;
 		return 0;
+	case PATH_ABSENT:
+		return -ENOENT;
 	case PATH_OTHER:
 		break;
 	}
@@ -269,6 +283,8 @@ int gmemu_statx(int dirfd, const char *path, int flags, unsigned int mask,
 		struct statx *stx)
 {
 	char buf[PATH_MAX];
+	enum path_kind kind;
+	const char *value;
 	struct statx kx;
 	struct stat k;
 	int fd = -1, r = path_copy(buf, path);
@@ -279,8 +295,11 @@ int gmemu_statx(int dirfd, const char *path, int flags, unsigned int mask,
 		fd = dirfd;
 	else if (buf[0] == '/' && !(flags & AT_SYMLINK_NOFOLLOW))
 		fd = proc_fd_number(buf);
-	r = (int)SYS5(SYS_statx, dirfd, buf, flags, mask, &kx);
-	if (r == -ENOENT && buf[0] == '/' && stat_emulated(buf, &k) == 0) {
+	kind = buf[0] == '/' ? path_kind(buf, &value) : PATH_OTHER;
+	/* the parameters are gmemu's alone; /dev/kvm is the host's if it has one */
+	r = kind == PATH_PARAM || kind == PATH_ABSENT ?
+		    -ENOENT : (int)SYS5(SYS_statx, dirfd, buf, flags, mask, &kx);
+	if (r == -ENOENT && kind != PATH_OTHER && (r = stat_emulated(buf, &k)) == 0) {
 		/* a path gmemu answers for that the host does not have */
 		memset(&kx, 0, sizeof(kx));
 		kx.stx_mask = STATX_BASIC_STATS;
