@@ -90,8 +90,7 @@ static int apply_effect(struct convert *c)
 	return r;
 }
 
-/* Slots of other processes with private views (a real guest's). */
-static uint64_t private_view_slots(struct gmem *g)
+uint64_t gmem_private_view_slots(struct gmem *g)
 {
 	uint64_t mask = 0;
 	int i;
@@ -220,10 +219,10 @@ static int convert_to_private(struct convert *c)
 	if (r)
 		return fail_restore(c, r, c->a->offset);
 	g->hdr->ctr.to_private++;
-	if (private_view_slots(g))
+	if (gmem_private_view_slots(g))
 		peers_request(g->hdr, &g->space, g->views.slot, PEER_SYNC,
-			      c->first, c->end, private_view_slots(g), NULL,
-			      NULL);
+			      c->first, c->end, gmem_private_view_slots(g),
+			      NULL, NULL);
 	return 0;
 }
 
@@ -287,8 +286,13 @@ int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a)
 	r = convert_check(&c);
 	if (r == 0 && gmem_fd(g) < 0)
 		r = fail(&c, -EAGAIN, a->offset);
-	if (r == 0)
+	if (r == 0) {
 		r = c.to_private ? convert_to_private(&c) : convert_to_shared(&c);
+		/* this process's guests drop the range before we return (other
+		 * processes' were told by the requests above); a failed
+		 * conversion may have changed bytes too */
+		gmem_guests_notify(g, c.first, c.end);
+	}
 	if (r == -EOPNOTSUPP || r == -EAGAIN || r == -ENOMEM)
 		a->error_offset = c.error_offset;
 	if (r == -EAGAIN)
