@@ -77,6 +77,58 @@ static void alias_views_drop(struct memslot *s)
 	s->private_view = s->shared_view = NULL;
 }
 
+/* ---- backends that resolve guest memory through the VM ---- */
+
+/* A guest_memfd memslot's pages, as such a backend uses them. */
+struct slot_guest {
+	struct vm *vm;
+	uint64_t gpa, gmem_offset;
+	struct gmem_guest_map *map;
+};
+
+/* A conversion or punch of the memslot's gmem pages (gmem lock held, not
+ * the memslot lock): the backend drops them before it completes. */
+static void slot_guest_changed(void *ctx, uint64_t offset, uint64_t len)
+{
+	struct slot_guest *sg = ctx;
+	struct vm *vm = sg->vm;
+
+	vm->backend->invalidate(vm->bvm, sg->gpa + (offset - sg->gmem_offset),
+				len);
+}
+
+static int slot_guest_add(struct vm *vm, struct memslot *s)
+{
+	struct slot_guest *sg;
+	int r;
+
+	if (!s->g || s->guest)
+		return 0;
+	sg = calloc(1, sizeof(*sg));
+	if (!sg)
+		return -ENOMEM;
+	sg->vm = vm;
+	sg->gpa = s->gpa;
+	sg->gmem_offset = s->gmem_offset;
+	r = gmem_guest_map(s->g, s->gmem_offset, s->size, slot_guest_changed,
+			   sg, &sg->map);
+	if (r) {
+		free(sg);
+		return r;
+	}
+	s->guest = sg;
+	return 0;
+}
+
+static void slot_guest_drop(struct memslot *s)
+{
+	if (!s->guest)
+		return;
+	gmem_guest_unmap(s->guest->map);
+	free(s->guest);
+	s->guest = NULL;
+}
+
 /* Map (or, del, unmap) a memslot in the backend.  Write lock held. */
 static int mirror(struct vm *vm, struct memslot *s, bool del)
 {
@@ -88,6 +140,15 @@ static int mirror(struct vm *vm, struct memslot *s, bool del)
 	if (!vm->bvm)
 		return 0;
 	b->invalidate(vm->bvm, s->gpa, s->size);
+	if (b->resolves) {
+		/* no regions: what changes later in the gmem (conversions,
+		 * punches, here or in other processes) comes through the
+		 * guest mapping; GPAs carry no shared bit here */
+		if (!del)
+			return slot_guest_add(vm, s);
+		slot_guest_drop(s);
+		return 0;
+	}
 	if (vm->model->shared_alias && s->g)
 		b->invalidate(vm->bvm, s->gpa | bit, s->size);
 	if (!s->g)
@@ -125,8 +186,12 @@ int memslots_mirror(struct vm *vm)
 
 	for (i = 0; i < vm->nr_slots; i++) {
 		r = mirror(vm, &vm->slots[i], false);
-		if (r)
+		if (r) {
+			/* the backend VM goes: nothing may call into it */
+			while (i--)
+				slot_guest_drop(&vm->slots[i]);
 			return r;
+		}
 	}
 	return 0;
 }
