@@ -200,6 +200,10 @@ static int convert_to_private(struct convert *c)
 	if (r)
 		return fail_restore(c, r, c->a->offset);
 
+	/* our guests drop the pages before a byte changes (other processes'
+	 * did for the revoke request); they cannot take them again before we
+	 * unlock */
+	gmem_guests_notify(g, c->first, c->end);
 	/* our own views change with the attributes, as one step for this
 	 * process's other threads (and its agent) */
 	gmem_views_lock();
@@ -237,6 +241,14 @@ static int convert_to_shared(struct convert *c)
 	r = convert_reserve(c);
 	if (r)
 		return fail(c, r, c->a->offset);
+	/* guests with private pages here -- ours, other processes' -- drop
+	 * them before a byte changes: they cannot take them again before we
+	 * unlock (a process that does not answer resyncs when it runs) */
+	gmem_guests_notify(g, c->first, c->end);
+	if (gmem_private_view_slots(g))
+		peers_request(g->hdr, &g->space, g->views.slot, PEER_SYNC,
+			      c->first, c->end, gmem_private_view_slots(g),
+			      NULL, NULL);
 	gmem_views_lock();
 	r = views_private_revoke(&g->views, c->first, c->end);
 	if (!r) {
@@ -286,13 +298,8 @@ int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a)
 	r = convert_check(&c);
 	if (r == 0 && gmem_fd(g) < 0)
 		r = fail(&c, -EAGAIN, a->offset);
-	if (r == 0) {
+	if (r == 0)
 		r = c.to_private ? convert_to_private(&c) : convert_to_shared(&c);
-		/* this process's guests drop the range before we return (other
-		 * processes' were told by the requests above); a failed
-		 * conversion may have changed bytes too */
-		gmem_guests_notify(g, c.first, c.end);
-	}
 	if (r == -EOPNOTSUPP || r == -EAGAIN || r == -ENOMEM)
 		a->error_offset = c.error_offset;
 	if (r == -EAGAIN)

@@ -725,13 +725,11 @@ int gmem_fallocate(struct gmem *g, int mode, off_t offset, off_t len)
 	if (r)
 		return r;
 	fd = gmem_fd(g);
-	if (fd < 0)
-		r = fd;
-	else
-		r = sys_fallocate(fd, mode, (off_t)first, (off_t)(end - first));
-	if (!r && (mode & FALLOC_FL_PUNCH_HOLE)) {
+	if (fd >= 0 && (mode & FALLOC_FL_PUNCH_HOLE)) {
 		/* guests (here, and other processes' through their agents)
-		 * drop the punched pages before we return */
+		 * drop the pages before they are punched, as an MMU notifier
+		 * runs before the pages go; they cannot take them again
+		 * before we unlock */
 		uint64_t slots = gmem_private_view_slots(g);
 
 		gmem_guests_notify(g, first >> PAGE_SHIFT, end >> PAGE_SHIFT);
@@ -740,6 +738,10 @@ int gmem_fallocate(struct gmem *g, int mode, off_t offset, off_t len)
 				      first >> PAGE_SHIFT, end >> PAGE_SHIFT,
 				      slots, NULL, NULL);
 	}
+	if (fd < 0)
+		r = fd;
+	else
+		r = sys_fallocate(fd, mode, (off_t)first, (off_t)(end - first));
 	gmem_unlock(g);
 	return r;
 }
