@@ -1537,10 +1537,11 @@ static void take_unicorn_exception(struct emu_vcpu *v, int vec)
 
 /* ---- KVM_RUN on the emulator thread ---- */
 
+/* immediate_exit: -EINTR, the exit reason left as it was (KVM sets
+ * KVM_EXIT_INTR only for a signal, which never reaches us) */
 static void exit_intr(struct emu_vcpu *v)
 {
 	v->want_intr = false;
-	v->run->exit_reason = KVM_EXIT_INTR;
 	publish_exit(v, -EINTR);
 }
 
