@@ -303,6 +303,10 @@ GMEMU_API int gmemu_vm_set_shared_gpa_bit(int vm_fd, unsigned int bit);
  * always use "emulated".
  */
 GMEMU_API const char *gmemu_vcpu_backend(void);
+/* Why backend ("kvm" or "emulated") cannot run vCPUs here -- "no
+ * /dev/kvm", "libunicorn.so.2 not found (apt-get install libunicorn2)" --
+ * or NULL when it can. */
+GMEMU_API const char *gmemu_vcpu_backend_unavailable(const char *backend);
 
 /* ---- the software vCPU ---- */
 

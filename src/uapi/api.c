@@ -783,3 +783,8 @@ const char *gmemu_vcpu_backend(void)
 
 	return vcpu_backend_name(&why);
 }
+
+const char *gmemu_vcpu_backend_unavailable(const char *backend)
+{
+	return vcpu_backend_why(backend);
+}

@@ -90,6 +90,17 @@ const char *vcpu_backend_name(const char **why)
 	return b ? b->name : NULL;
 }
 
+const char *vcpu_backend_why(const char *name)
+{
+	const char *why = NULL;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(backends); i++)
+		if (name && !strcmp(name, backends[i]->name))
+			return backends[i]->probe(&why) ? why : NULL;
+	return "no such vCPU backend (kvm, emulated)";
+}
+
 long vcpu_mmap_size(void)
 {
 	size_t i, size = 0;

@@ -66,6 +66,8 @@ HIDDEN long vcpu_mmap(struct vcpu *v, void *addr, size_t len, int prot,
  * attribute profiles always use "emulated"), or NULL and *why when none is
  * available. */
 HIDDEN const char *vcpu_backend_name(const char **why);
+/* Why the backend of that name cannot run vCPUs here, or NULL. */
+HIDDEN const char *vcpu_backend_why(const char *name);
 
 /* VM requests of the x86 KVM API that gmemu accepts without a model of
  * their own (irqchip, TSS and identity-map addresses, MMU pages, TSC
