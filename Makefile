@@ -187,10 +187,12 @@ check-clang:
 
 # ThreadSanitizer over the concurrency tests (forked children start
 # threads: die_after_fork=0)
-TSAN_TESTS := t_processes t_stress t_views t_vcpu t_reliability
+# (and the real guests: vCPU threads, conversions and agents at once)
+TSAN_TESTS := t_processes t_stress t_views t_vcpu t_reliability t_emu t_kvm
 check-tsan:
 	@$(MAKE) --no-print-directory BUILD=build/tsan OPT=-O1 \
-	  SANFLAGS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%) >/dev/null
+	  SANFLAGS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%) \
+	  $(GUESTS:$(BUILD)/%=build/tsan/%) >/dev/null
 	@TSAN_OPTIONS="die_after_fork=0 halt_on_error=1 second_deadlock_stack=1" \
 	  GMEMU_SOAK_ITERATIONS=40 tests/run.sh build/tsan $(TSAN_TESTS:%=build/tsan/tests/%)
 
