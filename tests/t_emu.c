@@ -709,6 +709,59 @@ TEST(hole_punch_reaches_a_running_guest)
 	CHECK_EQ(expect_out(g.vcpu, g.run, 0x19), 0);
 }
 
+/* Memslot changes invalidate with the memslot lock held for writing while
+ * the guest runs and resolves pages (which never waits for that lock). */
+struct slot_churn {
+	struct guest *g;
+	int rounds;
+	pthread_t vcpu_thread;
+};
+
+static void *churn_slots(void *arg)
+{
+	struct slot_churn *c = arg;
+	struct kvm_userspace_memory_region2 r = {
+		.slot = 5, .guest_phys_addr = 0x1000000, .memory_size = PAGE,
+		.userspace_addr = (uintptr_t)c->g->low + 0x300000,
+	};
+	int i;
+
+	for (i = 0; i < c->rounds; i++) {
+		r.memory_size = PAGE;
+		if (gmemu_ioctl(c->g->vm, KVM_SET_USER_MEMORY_REGION2, &r))
+			break;
+		r.memory_size = 0;
+		if (gmemu_ioctl(c->g->vm, KVM_SET_USER_MEMORY_REGION2, &r))
+			break;
+	}
+	c->rounds = i;
+	/* then, once the guest has gone round its loop, stop it */
+	for (i = 0; i < 5000 && !get64(c->g->low, LOG + 8); i++)
+		usleep(1000);
+	__atomic_store_n(&c->g->run->immediate_exit, 1, __ATOMIC_RELEASE);
+	pthread_kill(c->vcpu_thread, SIGUSR1);
+	return NULL;
+}
+
+TEST(memslot_changes_while_the_guest_runs)
+{
+	struct guest g = setup(GMEMU_VM_PKVM);
+	struct kvm_regs r = { .rsi = VA_PRIVATE + 2 * PAGE, .rdi = LOG };
+	struct slot_churn c = { &g, 300, pthread_self() };
+	pthread_t t;
+
+	signal(SIGUSR1, on_usr1);
+	put64(g.view, 2 * PAGE, 0x2222);
+	start(&g, g.vcpu, R_READ_LOOP, &r);
+	/* the guest runs until the churn is done and it is stopped */
+	CHECK(pthread_create(&t, NULL, churn_slots, &c) == 0);
+	CHECK_ERR(gmemu_ioctl(g.vcpu, KVM_RUN, 0), EINTR);
+	pthread_join(t, NULL);
+	CHECK_EQ(c.rounds, 300);
+	CHECK(get64(g.low, LOG + 8) > 0);
+	CHECK_EQ(get64(g.low, LOG), 0x2222);
+}
+
 /* ---- vCPUs, VMs, profiles ---- */
 
 struct counter {
