@@ -854,20 +854,19 @@ TEST(per_vm_attribute_profile_two_backings)
 TEST(vcpu_ioctls_round_trip)
 {
 	struct guest g = setup(GMEMU_VM_PKVM);
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e[4];
-	} msrs = { .h.nmsrs = 4 };
-	struct {
-		struct kvm_cpuid2 h;
-		struct kvm_cpuid_entry2 e[64];
-	} cpuid = { .h.nent = 1 };
+	struct kvm_msrs *msrs = calloc(1, sizeof(*msrs) + 4 * sizeof(struct kvm_msr_entry));
+	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) +
+					     64 * sizeof(struct kvm_cpuid_entry2));
 	struct kvm_xsave *xs = calloc(1, sizeof(*xs));
 	struct kvm_regs r;
 	struct kvm_fpu f;
 	struct kvm_xcrs x;
 	struct kvm_mp_state mp = { .mp_state = KVM_MP_STATE_HALTED };
 	int sys = open_kvm(NULL);
+
+	CHECK(msrs && cpuid);
+	msrs->nmsrs = 4;
+	cpuid->nent = 1;
 
 	/* bad pointers are EFAULT, unknown requests ENOTTY */
 	CHECK_ERR(gmemu_ioctl(g.vcpu, KVM_GET_REGS, (void *)8), EFAULT);
@@ -892,16 +891,16 @@ TEST(vcpu_ioctls_round_trip)
 	CHECK_EQ(xs->region[(160 + 32) / 4] & 0xff, 0xab);
 
 	/* MSRs: the count done, stopping at the first unknown one */
-	msrs.e[0].index = 0xc0000082; /* LSTAR */
-	msrs.e[0].data = 0xffffffff81000000ULL;
-	msrs.e[1].index = 0x10;       /* TSC */
-	msrs.e[1].data = 12345;
-	msrs.e[2].index = 0x4b564d00; /* unknown */
-	CHECK_EQ(gmemu_ioctl(g.vcpu, KVM_SET_MSRS, &msrs), 2);
-	msrs.e[0].data = msrs.e[1].data = 0;
-	CHECK_EQ(gmemu_ioctl(g.vcpu, KVM_GET_MSRS, &msrs), 2);
-	CHECK_EQ(msrs.e[0].data, 0xffffffff81000000ULL);
-	CHECK_EQ(msrs.e[1].data, 12345);
+	msrs->entries[0].index = 0xc0000082; /* LSTAR */
+	msrs->entries[0].data = 0xffffffff81000000ULL;
+	msrs->entries[1].index = 0x10;       /* TSC */
+	msrs->entries[1].data = 12345;
+	msrs->entries[2].index = 0x4b564d00; /* unknown */
+	CHECK_EQ(gmemu_ioctl(g.vcpu, KVM_SET_MSRS, msrs), 2);
+	msrs->entries[0].data = msrs->entries[1].data = 0;
+	CHECK_EQ(gmemu_ioctl(g.vcpu, KVM_GET_MSRS, msrs), 2);
+	CHECK_EQ(msrs->entries[0].data, 0xffffffff81000000ULL);
+	CHECK_EQ(msrs->entries[1].data, 12345);
 
 	CHECK_OK(gmemu_ioctl(g.vcpu, KVM_GET_XCRS, &x));
 	CHECK_EQ(x.nr_xcrs, 1);
@@ -913,26 +912,25 @@ TEST(vcpu_ioctls_round_trip)
 
 	/* CPUID: too small is E2BIG (nent untouched), then the list, set on
 	 * the vCPU and read back */
-	CHECK_ERR(gmemu_ioctl(sys, KVM_GET_SUPPORTED_CPUID, &cpuid), E2BIG);
-	CHECK_EQ(cpuid.h.nent, 1);
-	cpuid.h.nent = 64;
-	CHECK_OK(gmemu_ioctl(sys, KVM_GET_SUPPORTED_CPUID, &cpuid));
-	CHECK(cpuid.h.nent >= 7 && cpuid.e[0].function == 0);
-	CHECK_OK(gmemu_ioctl(g.vcpu, KVM_SET_CPUID2, &cpuid));
-	cpuid.h.nent = 1;
-	CHECK_ERR(gmemu_ioctl(g.vcpu, KVM_GET_CPUID2, &cpuid), E2BIG);
-	cpuid.h.nent = 64;
-	CHECK_OK(gmemu_ioctl(g.vcpu, KVM_GET_CPUID2, &cpuid));
-	CHECK(cpuid.h.nent >= 7);
+	CHECK_ERR(gmemu_ioctl(sys, KVM_GET_SUPPORTED_CPUID, cpuid), E2BIG);
+	CHECK_EQ(cpuid->nent, 1);
+	cpuid->nent = 64;
+	CHECK_OK(gmemu_ioctl(sys, KVM_GET_SUPPORTED_CPUID, cpuid));
+	CHECK(cpuid->nent >= 7 && cpuid->entries[0].function == 0);
+	CHECK_OK(gmemu_ioctl(g.vcpu, KVM_SET_CPUID2, cpuid));
+	cpuid->nent = 1;
+	CHECK_ERR(gmemu_ioctl(g.vcpu, KVM_GET_CPUID2, cpuid), E2BIG);
+	cpuid->nent = 64;
+	CHECK_OK(gmemu_ioctl(g.vcpu, KVM_GET_CPUID2, cpuid));
+	CHECK(cpuid->nent >= 7);
 	free(xs);
+	free(msrs);
+	free(cpuid);
 }
 
 TEST(msr_index_lists)
 {
-	struct {
-		struct kvm_msr_list h;
-		uint32_t i[64];
-	} l = { .h.nmsrs = 0 };
+	struct kvm_msr_list *l = calloc(1, sizeof(*l) + 64 * sizeof(uint32_t));
 	int sys;
 	uint32_t k;
 	bool efer = false;
@@ -940,15 +938,16 @@ TEST(msr_index_lists)
 	force_emulated();
 	sys = open_kvm(NULL);
 	/* the count goes back with E2BIG, as KVM does */
-	CHECK_ERR(gmemu_ioctl(sys, KVM_GET_MSR_INDEX_LIST, &l), E2BIG);
-	CHECK(l.h.nmsrs > 0 && l.h.nmsrs <= 64);
-	CHECK_OK(gmemu_ioctl(sys, KVM_GET_MSR_INDEX_LIST, &l));
-	for (k = 0; k < l.h.nmsrs; k++)
-		efer |= l.i[k] == 0xc0000080;
+	CHECK_ERR(gmemu_ioctl(sys, KVM_GET_MSR_INDEX_LIST, l), E2BIG);
+	CHECK(l->nmsrs > 0 && l->nmsrs <= 64);
+	CHECK_OK(gmemu_ioctl(sys, KVM_GET_MSR_INDEX_LIST, l));
+	for (k = 0; k < l->nmsrs; k++)
+		efer |= l->indices[k] == 0xc0000080;
 	CHECK(efer);
-	l.h.nmsrs = 0;
-	CHECK_OK(gmemu_ioctl(sys, KVM_GET_MSR_FEATURE_INDEX_LIST, &l));
+	l->nmsrs = 0;
+	CHECK_OK(gmemu_ioctl(sys, KVM_GET_MSR_FEATURE_INDEX_LIST, l));
 	CHECK_ERR(gmemu_ioctl(sys, KVM_GET_MSR_INDEX_LIST, NULL), EFAULT);
+	free(l);
 }
 
 TEST(vm_requests_the_selftests_library_issues)
