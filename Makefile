@@ -22,6 +22,10 @@ VERSION  := $(call vpart,MAJOR).$(call vpart,MINOR).$(call vpart,PATCH)
 SOMAJOR  := 0
 BASEFLAGS := -std=gnu11 -D_GNU_SOURCE -Iinclude -fPIC -fvisibility=hidden \
              $(WARN) $(SANFLAGS)
+# The emulated vCPU needs Unicorn's header at build time (libunicorn-dev)
+# and libunicorn.so.2 at run time, which it dlopen()s: nothing links
+# -lunicorn.  Without the header it is built to say it is unavailable.
+UNICORN_H := /usr/include/unicorn/unicorn.h
 DEPFLAGS  = -MMD -MP
 LDLIBS   := -lcrypto -lpthread -ldl
 
@@ -41,10 +45,26 @@ PLAIN_TESTS := t_interposer t_convert_checks t_gmem_create t_memslots t_pins t_v
 GUESTS   := $(patsubst tests/guests/%.S,$(BUILD)/guests/%.bin,$(wildcard tests/guests/*.S))
 
 .PHONY: all check check-plain check-asan check-clang check-tsan demo bench \
-        install uninstall clean tests fuzz soak
+        install uninstall clean tests fuzz soak deps
 
-all: $(BUILD)/libgmemu.a $(BUILD)/libgmemu.so.$(SOMAJOR) $(BUILD)/libgmemu.so \
+all: deps $(BUILD)/libgmemu.a $(BUILD)/libgmemu.so.$(SOMAJOR) $(BUILD)/libgmemu.so \
      $(BUILD)/libgmemu-preload.so $(BUILD)/gmemu
+
+# What the build needs from the system beyond a C compiler and OpenSSL:
+# Unicorn's header for the emulated vCPU.  Installed when missing and we
+# are root (apt-get update once, then the package); otherwise the command
+# is shown and the build goes on without it.  A no-op where it is present.
+deps:
+	@if [ ! -f $(UNICORN_H) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "  DEPS    libunicorn-dev (the emulated vCPU)"; \
+	    apt-get update && apt-get install -y libunicorn-dev; \
+	  else \
+	    echo "deps: the emulated vCPU needs Unicorn's header; run:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y libunicorn-dev"; \
+	    echo "deps: building without it (emulated vCPUs unavailable)"; \
+	  fi; \
+	fi
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -54,6 +74,17 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/tobj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(CC) $(BASEFLAGS) $(DEPFLAGS) -DGMEMU_TESTING $(CFLAGS) -c $< -o $@
+
+# The emulated vCPU, with Unicorn's header when there is one: the flag is
+# read when it compiles (deps may just have installed the header), and a
+# change of it (installed, removed) rebuilds it.
+EMU_OBJS := $(BUILD)/obj/src/vcpu/emu.o $(BUILD)/tobj/src/vcpu/emu.o
+$(EMU_OBJS): BASEFLAGS += $$(cat $(BUILD)/unicorn.flag)
+$(EMU_OBJS): $(BUILD)/unicorn.flag
+$(BUILD)/unicorn.flag: deps
+	@mkdir -p $(BUILD)
+	@f=$$(test -f $(UNICORN_H) && echo -DGMEMU_HAVE_UNICORN); \
+	  [ -f $@ ] && [ "$$(cat $@)" = "$$f" ] || echo "$$f" > $@
 
 # One relocatable object whose hidden symbols are made local: the archive
 # defines no global symbol outside the gmemu_ prefix.
@@ -156,14 +187,16 @@ check-clang:
 
 # ThreadSanitizer over the concurrency tests (forked children start
 # threads: die_after_fork=0)
-TSAN_TESTS := t_processes t_stress t_views t_vcpu t_reliability
+# (and the real guests: vCPU threads, conversions and agents at once)
+TSAN_TESTS := t_processes t_stress t_views t_vcpu t_reliability t_emu t_kvm
 check-tsan:
 	@$(MAKE) --no-print-directory BUILD=build/tsan OPT=-O1 \
-	  SANFLAGS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%) >/dev/null
+	  SANFLAGS="-fsanitize=thread" $(TSAN_TESTS:%=build/tsan/tests/%) \
+	  $(GUESTS:$(BUILD)/%=build/tsan/%) >/dev/null
 	@TSAN_OPTIONS="die_after_fork=0 halt_on_error=1 second_deadlock_stack=1" \
 	  GMEMU_SOAK_ITERATIONS=40 tests/run.sh build/tsan $(TSAN_TESTS:%=build/tsan/tests/%)
 
-check:
+check: deps
 	@$(MAKE) --no-print-directory check-plain
 	@$(MAKE) --no-print-directory check-clang
 	@$(MAKE) --no-print-directory check-asan
@@ -193,10 +226,10 @@ fuzz:
 soak: $(BUILD)/tests/t_soak
 	GMEMU_SOAK_ITERATIONS=$(SOAK_ITERATIONS) $(BUILD)/tests/t_soak
 
-demo: $(BUILD)/gmemu $(GUESTS)
+demo: deps $(BUILD)/gmemu $(GUESTS)
 	$(BUILD)/gmemu demo
 
-bench: $(BENCHES) $(GUESTS)
+bench: deps $(BENCHES) $(GUESTS)
 	@mkdir -p bench/results
 	@: > bench/results/latest.jsonl
 	@set -e; for b in $(BENCHES); do echo; echo "== $$(basename $$b)"; $$b; done

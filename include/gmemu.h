@@ -294,6 +294,20 @@ GMEMU_API int gmemu_vm_finalize(int vm_fd);
  */
 GMEMU_API int gmemu_vm_set_shared_gpa_bit(int vm_fd, unsigned int bit);
 
+/*
+ * The vCPU backend KVM_CREATE_VCPU uses here for the in-place profiles:
+ * "kvm" (a real VM underneath, where /dev/kvm works) or "emulated" (an
+ * x86-64 CPU in software, on libunicorn.so.2); GMEMU_VCPU=kvm|emulated
+ * forces one.  NULL when neither can run (KVM_CREATE_VCPU fails ENODEV;
+ * GMEMU_TRACE=1 says why).  The per-VM attribute profiles (6.18, 6.12)
+ * always use "emulated".
+ */
+GMEMU_API const char *gmemu_vcpu_backend(void);
+/* Why backend ("kvm" or "emulated") cannot run vCPUs here -- "no
+ * /dev/kvm", "libunicorn.so.2 not found (apt-get install libunicorn2)" --
+ * or NULL when it can. */
+GMEMU_API const char *gmemu_vcpu_backend_unavailable(const char *backend);
+
 /* ---- the software vCPU ---- */
 
 #define GMEMU_ACCESS_WRITE (1u << 0)   /* a write (else a read) */

@@ -250,6 +250,45 @@ static inline bool is_private(int gmem, uint64_t off)
 	return a == (int)KVM_MEMORY_ATTRIBUTE_PRIVATE;
 }
 
+/* ---- real guests, once per vCPU backend ---- */
+
+/* Run this case's guests on backend b ("kvm", "emulated"), or skip with
+ * the reason it cannot run here. */
+static inline void on_backend(const char *b)
+{
+	const char *why = gmemu_vcpu_backend_unavailable(b);
+	char msg[320];
+
+	if (why) {
+		snprintf(msg, sizeof(msg), "%s backend: %s", b, why);
+		SKIP(msg);
+	}
+	setenv("GMEMU_VCPU", b, 1);
+	printf("# vCPU backend: %s\n", b);
+}
+
+/* GUEST_TEST(name) { ... }: the case twice, NAME_on_kvm and
+ * NAME_on_emulated, each skipped (with the reason) where its backend
+ * cannot run. */
+#define GUEST_TEST(name)                                                  \
+	static void name(void);                                           \
+	static void name##_on_kvm(void)                                   \
+	{                                                                 \
+		on_backend("kvm");                                        \
+		name();                                                   \
+	}                                                                 \
+	static void name##_on_emulated(void)                              \
+	{                                                                 \
+		on_backend("emulated");                                   \
+		name();                                                   \
+	}                                                                 \
+	__attribute__((constructor)) static void register_##name(void)    \
+	{                                                                 \
+		test_register(#name "_on_kvm", name##_on_kvm);            \
+		test_register(#name "_on_emulated", name##_on_emulated);  \
+	}                                                                 \
+	static void name(void)
+
 /* ---- main ---- */
 
 static int run_case(int i)

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Real guests on /dev/kvm over gmemu memory (skipped where /dev/kvm is
- * missing or cannot run a real-mode guest): vCPU plumbing, guest and host
- * sharing bytes in place, conversions while the guest runs, hole punch,
- * memslots added later, two vCPUs on two threads.
+ * Real guests over gmemu memory, each case once per vCPU backend -- real
+ * KVM where /dev/kvm works, the emulated CPU wherever libunicorn.so.2 is
+ * (a case is skipped, with the reason, only where its backend cannot run):
+ * vCPU plumbing, guest and host sharing bytes in place, conversions while
+ * the guest runs, hole punch, memslots added later, two vCPUs on two
+ * threads, hypercalls, the encrypted models' intents.
  */
 #include <linux/falloc.h>
 #include <pthread.h>
@@ -50,12 +52,8 @@ static struct kvm_run *vcpu_setup(int vm, int id, int *vcpu_fd)
 	int sys = open_kvm(NULL);
 
 	kvm_size = gmemu_ioctl(sys, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (kvm_size < 0 && errno == ENODEV)
-		SKIP("no /dev/kvm");
 	CHECK(kvm_size > 0);
 	vcpu = gmemu_ioctl(vm, KVM_CREATE_VCPU, id);
-	if (vcpu < 0 && (errno == ENODEV || errno == EACCES))
-		SKIP("cannot create a real VM");
 	CHECK(vcpu >= 0);
 	run = gmemu_mmap(NULL, (size_t)kvm_size, PROT_READ | PROT_WRITE,
 			 MAP_SHARED, vcpu, 0);
@@ -78,17 +76,6 @@ static struct guest setup(unsigned long type, uint64_t gmem_flags)
 		.guest_phys_addr = GMEM_GPA, .memory_size = NPAGES * PAGE,
 	};
 
-	{
-		/* a real KVM that can make a VM, or skip */
-		int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC), rvm = -1;
-
-		if (fd >= 0 && ioctl(fd, KVM_GET_API_VERSION, 0) == 12)
-			rvm = ioctl(fd, KVM_CREATE_VM, 0);
-		if (rvm < 0)
-			SKIP("no usable /dev/kvm");
-		close(rvm);
-		close(fd);
-	}
 	low_mem = mmap(NULL, 0x10000, PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	load_code();
@@ -145,7 +132,7 @@ static uint8_t guest_op(struct guest *g, int page, int off, int op, uint8_t val)
 	return guest_op_at(g->vcpu, g->run, GMEM_GPA, page, off, op, val);
 }
 
-TEST(vcpu_plumbing)
+GUEST_TEST(vcpu_plumbing)
 {
 	struct guest g = setup(GMEMU_VM_PKVM, SHARED);
 	struct kvm_regs r;
@@ -159,7 +146,7 @@ TEST(vcpu_plumbing)
 	CHECK_ERR(gmemu_fallocate(g.vcpu, FALLOC_FL_KEEP_SIZE, 0, PAGE), ENODEV);
 }
 
-TEST(guest_and_host_share_bytes_in_place)
+GUEST_TEST(guest_and_host_share_bytes_in_place)
 {
 	struct guest g = setup(GMEMU_VM_PKVM, SHARED);
 
@@ -169,7 +156,7 @@ TEST(guest_and_host_share_bytes_in_place)
 	CHECK_EQ(g.view[4 * PAGE + 9], 0x72);
 }
 
-TEST(conversions_under_a_running_guest)
+GUEST_TEST(conversions_under_a_running_guest)
 {
 	struct guest g = setup(GMEMU_VM_PKVM, SHARED);
 
@@ -184,7 +171,7 @@ TEST(conversions_under_a_running_guest)
 	CHECK_EQ(g.view[2 * PAGE], 0x6b);
 }
 
-TEST(init_private_and_indexing)
+GUEST_TEST(init_private_and_indexing)
 {
 	struct guest g = setup(GMEMU_VM_PKVM, GUEST_MEMFD_FLAG_MMAP);
 	int t, p;
@@ -203,7 +190,7 @@ TEST(init_private_and_indexing)
 	}
 }
 
-TEST(punched_private_page_reads_zero_to_the_guest)
+GUEST_TEST(punched_private_page_reads_zero_to_the_guest)
 {
 	struct guest g = setup(KVM_X86_SW_PROTECTED_VM, SHARED);
 
@@ -216,7 +203,7 @@ TEST(punched_private_page_reads_zero_to_the_guest)
 	CHECK_EQ(guest_op(&g, 6, 100, OP_READ, 0), 0);
 }
 
-TEST(memslot_added_after_the_vcpu)
+GUEST_TEST(memslot_added_after_the_vcpu)
 {
 	struct guest g = setup(GMEMU_VM_PKVM, SHARED);
 	int extra = create_gmem(g.vm, 4 * PAGE, SHARED);
@@ -290,7 +277,7 @@ static void *vcpu_loop(void *arg)
 	return NULL;
 }
 
-TEST(two_vcpus_on_two_threads_converting_disjoint_ranges)
+GUEST_TEST(two_vcpus_on_two_threads_converting_disjoint_ranges)
 {
 	struct guest g = setup(GMEMU_VM_PKVM, SHARED);
 	struct vcpu_thread t[2] = {
@@ -310,7 +297,7 @@ TEST(two_vcpus_on_two_threads_converting_disjoint_ranges)
 	CHECK(!is_private(g.gmem, 10 * PAGE));
 }
 
-TEST(conversion_before_allocation_both_ways)
+GUEST_TEST(conversion_before_allocation_both_ways)
 {
 	struct guest g = setup(GMEMU_VM_PKVM, SHARED);
 	struct guest p = setup(GMEMU_VM_PKVM, GUEST_MEMFD_FLAG_MMAP);
@@ -327,12 +314,49 @@ TEST(conversion_before_allocation_both_ways)
 	CHECK_EQ(p.view[8 * PAGE + 3], 0x28);
 }
 
-TEST(legacy_profile_refuses_vcpus)
+TEST(legacy_profile_vcpus_are_emulated)
 {
 	int legacy = open_kvm("legacy");
+	int vm = create_vm(legacy, KVM_X86_SW_PROTECTED_VM);
+	const char *why = gmemu_vcpu_backend_unavailable("emulated");
 
-	CHECK_ERR(gmemu_ioctl(create_vm(legacy, KVM_X86_SW_PROTECTED_VM), KVM_CREATE_VCPU, 0),
-		  EOPNOTSUPP);
+	/* two backings: only the emulated backend serves them, even where
+	 * the kvm backend runs and is asked for */
+	setenv("GMEMU_VCPU", "kvm", 1);
+	CHECK_ERR(gmemu_ioctl(vm, KVM_CREATE_VCPU, 0), ENODEV);
+	unsetenv("GMEMU_VCPU");
+	if (why) {
+		CHECK_ERR(gmemu_ioctl(vm, KVM_CREATE_VCPU, 0), ENODEV);
+		SKIP(why);
+	}
+	CHECK_OK(gmemu_ioctl(vm, KVM_CREATE_VCPU, 0));
+}
+
+TEST(backend_choice)
+{
+	const char *kvm_why = gmemu_vcpu_backend_unavailable("kvm");
+	const char *emu_why = gmemu_vcpu_backend_unavailable("emulated");
+	const char *b = gmemu_vcpu_backend();
+	int kvm = open_kvm(NULL), vm;
+
+	printf("# here: %s (kvm: %s; emulated: %s)\n", b ? b : "none",
+	       kvm_why ? kvm_why : "runs", emu_why ? emu_why : "runs");
+	/* kvm where it works, else emulated */
+	CHECK(b == NULL ? kvm_why && emu_why
+			: !strcmp(b, kvm_why ? "emulated" : "kvm"));
+	CHECK(gmemu_vcpu_backend_unavailable("nosuch") != NULL);
+	/* a forced choice that cannot run is ENODEV */
+	setenv("GMEMU_VCPU", kvm_why ? "kvm" : "emulated", 1);
+	if (kvm_why || emu_why) {
+		vm = create_vm(kvm, GMEMU_VM_PKVM);
+		CHECK_ERR(gmemu_ioctl(vm, KVM_CREATE_VCPU, 0), ENODEV);
+	}
+	setenv("GMEMU_VCPU", "kvm", 1);
+	CHECK(kvm_why ? gmemu_vcpu_backend() == NULL
+		      : !strcmp(gmemu_vcpu_backend(), "kvm"));
+	setenv("GMEMU_VCPU", "emulated", 1);
+	CHECK(emu_why ? gmemu_vcpu_backend() == NULL
+		      : !strcmp(gmemu_vcpu_backend(), "emulated"));
 }
 
 /* A hypercall from the real guest; returns the eax the guest reported. */
@@ -369,7 +393,7 @@ static void vmm_ret_55(struct kvm_run *run, void *ctx)
 	run->hypercall.ret = 0x55;
 }
 
-TEST(hypercall_reaches_the_vmm)
+GUEST_TEST(hypercall_reaches_the_vmm)
 {
 	struct guest g = setup(GMEMU_VM_PKVM, SHARED);
 
@@ -393,7 +417,7 @@ static void vmm_map_gpa_range(struct kvm_run *run, void *arg)
 
 /* The kernel test's ranges of a 2 MiB + 4 KiB chunk, converted by the
  * guest's hypercalls, with pattern hand-offs both ways. */
-TEST(hypercall_driven_conversions_over_a_chunk)
+GUEST_TEST(hypercall_driven_conversions_over_a_chunk)
 {
 	enum { CHUNK = 513 };
 	static const struct { int first, pages; } ranges[] = {
@@ -522,17 +546,17 @@ static void encrypted_model_intents(unsigned long type)
 	CHECK_EQ(guest_op_at(g.vcpu, g.run, GMEM_GPA, 5, 1, OP_READ, 0), 0x6c);
 }
 
-TEST(snp_model_private_and_shared_alias)
+GUEST_TEST(snp_model_private_and_shared_alias)
 {
 	encrypted_model_intents(KVM_X86_SNP_VM);
 }
 
-TEST(tdx_model_private_and_shared_alias)
+GUEST_TEST(tdx_model_private_and_shared_alias)
 {
 	encrypted_model_intents(KVM_X86_TDX_VM);
 }
 
-TEST(shared_bit_settable_before_vcpus_only)
+GUEST_TEST(shared_bit_settable_before_vcpus_only)
 {
 	struct guest g = setup(KVM_X86_SNP_VM, SHARED);
 	int kvm = open_kvm(NULL), vm = create_vm(kvm, KVM_X86_TDX_VM);

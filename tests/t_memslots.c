@@ -115,22 +115,62 @@ TEST(alignment_and_slot_ids)
 	CHECK_EQ(set_region(vm_, 0, 0, 0x100, PAGE, 0x10000, 0, 0), -EINVAL);
 	CHECK_EQ(set_region(vm_, 0, 0, 0, 100, 0x10000, 0, 0), -EINVAL);
 	CHECK_EQ(set_region(vm_, 0, 0, 0, PAGE, 0x10001, 0, 0), -EINVAL);
-	CHECK_EQ(set_region(vm_, 32767, 0, 0, PAGE, 0x10000, 0, 0), -EINVAL);
+	CHECK_EQ(set_region(vm_, 32764, 0, 0, PAGE, 0x10000, 0, 0), -EINVAL);
+	CHECK_EQ(set_region(vm_, 32763, 0, 0x7000000, PAGE, 0x10000, 0, 0), 0);
 	CHECK_EQ(set_region(vm_, 2 << 16, 0, 0, PAGE, 0x10000, 0, 0), -EINVAL);
 	CHECK_EQ(set_region(vm_, 0, 0, ~0ULL & ~(PAGE - 1), 2 * PAGE, 0x10000, 0, 0), -EINVAL);
 }
 
-TEST(existing_slots_change_only_dirty_logging)
+/* kvm_main.c (6.12) kvm_set_memory_region, "modify an existing slot":
+ * a guest_memfd memslot is immutable; a plain one keeps its address, size
+ * and READONLY, and may change LOG_DIRTY_PAGES or move (KVM_MR_MOVE). */
+TEST(existing_slots_change_dirty_logging_or_move)
 {
 	uint8_t *plain = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t u = (uintptr_t)plain;
 
 	setup();
-	CHECK_EQ(set_region(vm_, 0, 0, 0, 4 * PAGE, (uintptr_t)plain, 0, 0), 0);
-	CHECK_EQ(set_region(vm_, 0, KVM_MEM_LOG_DIRTY_PAGES, 0, 4 * PAGE, (uintptr_t)plain, 0, 0), 0);
-	CHECK_EQ(set_region(vm_, 0, 0, 0, 2 * PAGE, (uintptr_t)plain, 0, 0), -EINVAL);
+	CHECK_EQ(set_region(vm_, 0, 0, 0, 4 * PAGE, u, 0, 0), 0);
+	CHECK_EQ(set_region(vm_, 0, KVM_MEM_LOG_DIRTY_PAGES, 0, 4 * PAGE, u, 0, 0), 0);
+	CHECK_EQ(set_region(vm_, 0, 0, 0, 2 * PAGE, u, 0, 0), -EINVAL);
+	CHECK_EQ(set_region(vm_, 0, 0, 0, 4 * PAGE, u + PAGE, 0, 0), -EINVAL);
+	CHECK_EQ(set_region(vm_, 0, KVM_MEM_READONLY, 0, 4 * PAGE, u, 0, 0), -EINVAL);
+	CHECK_EQ(set_region(vm_, 0, G, 0, 4 * PAGE, u, gmem_, 0), -EINVAL);
 	CHECK_EQ(set_region(vm_, 1, G, 0x10000, PAGE, 0, gmem_, 0), 0);
 	CHECK_EQ(set_region(vm_, 1, G, 0x20000, PAGE, 0, gmem_, 0), -EINVAL);
+	CHECK_EQ(set_region(vm_, 1, G, 0x10000, PAGE, 0, gmem_, 0), -EINVAL);
+	CHECK_EQ(set_region(vm_, 1, 0, 0x10000, PAGE, 0, 0, 0), -EINVAL);
+}
+
+TEST(plain_memslot_moves)
+{
+	uint8_t *plain = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t u = (uintptr_t)plain;
+	struct gmemu_exit ex;
+	uint8_t b = 0;
+
+	setup();
+	plain[PAGE + 3] = 0x3c;
+	CHECK_EQ(set_region(vm_, 0, 0, 0x100000, 4 * PAGE, u, 0, 0), 0);
+	CHECK_EQ(set_region(vm_, 1, G, 0x200000, 4 * PAGE, 0, gmem_, 0), 0);
+	/* onto another memslot: EEXIST, nothing moved */
+	CHECK_EQ(set_region(vm_, 0, 0, 0x202000, 4 * PAGE, u, 0, 0), -EEXIST);
+	CHECK_OK(gmemu_guest_access(vm_, 0x101003, &b, 1, 0, &ex));
+	CHECK_EQ(b, 0x3c);
+	/* over part of itself is fine; the bytes follow, the old GPAs are gone */
+	CHECK_EQ(set_region(vm_, 0, 0, 0x102000, 4 * PAGE, u, 0, 0), 0);
+	b = 0;
+	CHECK_OK(gmemu_guest_access(vm_, 0x103003, &b, 1, 0, &ex));
+	CHECK_EQ(b, 0x3c);
+	CHECK_EQ(gmemu_guest_access(vm_, 0x100000, &b, 1, 0, &ex), 1);
+	CHECK_EQ(ex.exit_reason, KVM_EXIT_MMIO);
+	/* moving with a flag change in the same call */
+	CHECK_EQ(set_region(vm_, 0, KVM_MEM_LOG_DIRTY_PAGES, 0x300000, 4 * PAGE, u, 0, 0), 0);
+	b = 0;
+	CHECK_OK(gmemu_guest_access(vm_, 0x301003, &b, 1, 0, &ex));
+	CHECK_EQ(b, 0x3c);
 }
 
 TEST(memslot_keeps_gmem_alive)

@@ -88,6 +88,26 @@ static const char *safe(const void *p, size_t n)
 
 /* ---- caps ---- */
 
+/* Which vCPU backend KVM_CREATE_VCPU uses here, and why not the other. */
+static void caps_vcpus(void)
+{
+	static const char *const names[] = { "kvm", "emulated" };
+	const char *b = gmemu_vcpu_backend();
+	size_t i;
+
+	printf("\nvCPU backend: %s (GMEMU_VCPU=%s)\n", b ? b : "none",
+	       getenv("GMEMU_VCPU") ? getenv("GMEMU_VCPU") : "unset: kvm where "
+							     "it runs, else emulated");
+	for (i = 0; i < 2; i++) {
+		const char *why = gmemu_vcpu_backend_unavailable(names[i]);
+
+		printf("  %-9s %s\n", names[i], why ? why : "runs here");
+	}
+	printf("  per-VM attribute profiles (6.18, 6.12): %s\n",
+	       gmemu_vcpu_backend_unavailable("emulated") ? "no vCPUs"
+							 : "emulated");
+}
+
 static int cmd_caps(int argc, char **argv)
 {
 	static const struct {
@@ -142,6 +162,7 @@ static int cmd_caps(int argc, char **argv)
 		}
 		gmemu_close(kvm);
 	}
+	caps_vcpus();
 	return 0;
 }
 
@@ -501,7 +522,8 @@ static void demo_real_guest(int kvm, const struct vm_type_name *t)
 	}
 	mode = gmemu_ioctl(g.vm, KVM_CHECK_EXTENSION,
 			   KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_FLAGS) & PRESERVE;
-	printf("  -- the same with a real guest (KVM_RUN):\n");
+	printf("  -- the same with a real guest (KVM_RUN, %s vCPU):\n",
+	       gmemu_vcpu_backend());
 	g.view[2 * PAGE] = 'G';
 	t0 = now_us();
 	real_read(&g, alias ? page | (1ULL << REAL_SHARED_BIT) : page, &b);
@@ -601,9 +623,17 @@ static int cmd_demo(int argc, char **argv)
 	printf("Each step: what happened, its time, and the gmem's attribute map,\n"
 	       "one character per page: P private, S shared, lower case = never used.\n");
 	real = real_guests_here(kvm);
-	printf("Real guests: %s.\n", real ? "vCPUs run here: each model also runs "
-					   "a real-mode guest over the same kind of gmem"
-					 : "no vCPU backend here: software vCPU only");
+	if (real)
+		printf("Real guests: vCPUs run here (%s backend%s): each model also "
+		       "runs\na real-mode guest over the same kind of gmem.\n",
+		       gmemu_vcpu_backend(),
+		       strcmp(gmemu_vcpu_backend(), "kvm") ? ", an x86 CPU in software"
+							   : ", /dev/kvm");
+	else
+		printf("Real guests: no vCPU backend here (kvm: %s; emulated: %s): "
+		       "software vCPU only.\n",
+		       gmemu_vcpu_backend_unavailable("kvm") ?: "?",
+		       gmemu_vcpu_backend_unavailable("emulated") ?: "?");
 	for (t = 0; t < n; t++) {
 		demo_model(kvm, chosen[t]);
 		if (real)

@@ -90,8 +90,7 @@ static int apply_effect(struct convert *c)
 	return r;
 }
 
-/* Slots of other processes with private views (a real guest's). */
-static uint64_t private_view_slots(struct gmem *g)
+uint64_t gmem_private_view_slots(struct gmem *g)
 {
 	uint64_t mask = 0;
 	int i;
@@ -201,6 +200,10 @@ static int convert_to_private(struct convert *c)
 	if (r)
 		return fail_restore(c, r, c->a->offset);
 
+	/* our guests drop the pages before a byte changes (other processes'
+	 * did for the revoke request); they cannot take them again before we
+	 * unlock */
+	gmem_guests_notify(g, c->first, c->end);
 	/* our own views change with the attributes, as one step for this
 	 * process's other threads (and its agent) */
 	gmem_views_lock();
@@ -220,10 +223,10 @@ static int convert_to_private(struct convert *c)
 	if (r)
 		return fail_restore(c, r, c->a->offset);
 	g->hdr->ctr.to_private++;
-	if (private_view_slots(g))
+	if (gmem_private_view_slots(g))
 		peers_request(g->hdr, &g->space, g->views.slot, PEER_SYNC,
-			      c->first, c->end, private_view_slots(g), NULL,
-			      NULL);
+			      c->first, c->end, gmem_private_view_slots(g),
+			      NULL, NULL);
 	return 0;
 }
 
@@ -238,6 +241,14 @@ static int convert_to_shared(struct convert *c)
 	r = convert_reserve(c);
 	if (r)
 		return fail(c, r, c->a->offset);
+	/* guests with private pages here -- ours, other processes' -- drop
+	 * them before a byte changes: they cannot take them again before we
+	 * unlock (a process that does not answer resyncs when it runs) */
+	gmem_guests_notify(g, c->first, c->end);
+	if (gmem_private_view_slots(g))
+		peers_request(g->hdr, &g->space, g->views.slot, PEER_SYNC,
+			      c->first, c->end, gmem_private_view_slots(g),
+			      NULL, NULL);
 	gmem_views_lock();
 	r = views_private_revoke(&g->views, c->first, c->end);
 	if (!r) {

@@ -287,6 +287,7 @@ static void gmem_recover(struct gmem *g)
 	h->ctr.recoveries++;
 	if (g->views.head && gmem_fd(g) >= 0)
 		views_sync(&g->views, 0, g->npages);
+	gmem_guests_notify(g, 0, g->npages);
 	/* every other process's views match the attributes again before
 	 * anyone goes on; one that does not answer in time resyncs when it
 	 * runs */
@@ -414,6 +415,7 @@ static struct gmem *gmem_alloc(void)
 		return NULL;
 	atomic_store(&g->refs, 1);
 	g->fd = -1;
+	pthread_mutex_init(&g->guest_lock, NULL);
 	return g;
 }
 
@@ -554,6 +556,7 @@ void gmem_put(struct gmem *g)
 	group_leave(g);
 	rm_index_free(&g->attr_index);
 	gmem_unmap(g);
+	pthread_mutex_destroy(&g->guest_lock);
 	free(g);
 }
 
@@ -722,6 +725,19 @@ int gmem_fallocate(struct gmem *g, int mode, off_t offset, off_t len)
 	if (r)
 		return r;
 	fd = gmem_fd(g);
+	if (fd >= 0 && (mode & FALLOC_FL_PUNCH_HOLE)) {
+		/* guests (here, and other processes' through their agents)
+		 * drop the pages before they are punched, as an MMU notifier
+		 * runs before the pages go; they cannot take them again
+		 * before we unlock */
+		uint64_t slots = gmem_private_view_slots(g);
+
+		gmem_guests_notify(g, first >> PAGE_SHIFT, end >> PAGE_SHIFT);
+		if (slots)
+			peers_request(g->hdr, &g->space, g->views.slot, PEER_SYNC,
+				      first >> PAGE_SHIFT, end >> PAGE_SHIFT,
+				      slots, NULL, NULL);
+	}
 	if (fd < 0)
 		r = fd;
 	else

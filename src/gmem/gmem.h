@@ -106,6 +106,31 @@ HIDDEN int gmem_dump(struct gmem *g, FILE *out);
  * access or a launch step; bounded by the revoke timeout (-EAGAIN). */
 HIDDEN int gmem_lock_many(struct gmem **gs, int n);
 HIDDEN void gmem_unlock_many(struct gmem **gs, int n);
+/* The lock if it is free now: 0, or -EAGAIN (for a vCPU that must not
+ * wait; unlock with gmem_unlock_many(&g, 1)). */
+HIDDEN int gmem_trylock(struct gmem *g);
+
+/*
+ * A guest mapping: a vCPU backend of this process that uses gmem pages
+ * [offset, offset + len) through gmem_data() -- the trusted view, which
+ * no conversion changes -- registers them, and is told of every change.
+ * listen(ctx, offset, len) is called with the gmem lock held, for every
+ * conversion and every hole punch that touches the range (the part it
+ * touches), made by this process or by another one (whose converter asks
+ * this process's agent, as for a real guest's private views); when it
+ * returns, the guest must have dropped every use of those pages.  A guest
+ * that re-reads a page's state only under the gmem lock (gmem_trylock)
+ * therefore never touches a page after the change that made it
+ * inaccessible has returned.  listen must not wait for the gmem lock.
+ */
+struct gmem_guest_map;
+typedef void (*gmem_guest_listener)(void *ctx, uint64_t offset,
+				    uint64_t len);
+HIDDEN int gmem_guest_map(struct gmem *g, uint64_t offset, uint64_t len,
+			  gmem_guest_listener listen, void *ctx,
+			  struct gmem_guest_map **out);
+/* Unregister (waits for the gmem lock: it cannot fail). */
+HIDDEN void gmem_guest_unmap(struct gmem_guest_map *m);
 /* Under the lock: is the page at offset private? */
 HIDDEN bool gmem_page_private(struct gmem *g, uint64_t offset);
 /* The guest's bytes (the trusted view): valid while g is referenced. */

@@ -36,6 +36,12 @@ struct gmem {
 	/* this process's views: changed under the gmem lock and the
 	 * process's view-list lock, read under either */
 	struct view_set views;
+	/* this process's guest mappings: changed under the gmem lock, the
+	 * view-list lock and guest_lock, read under the gmem lock or
+	 * guest_lock (which this process's agent takes, while another
+	 * process's converter holds the gmem lock) */
+	struct gmem_guest_map *guests;
+	pthread_mutex_t guest_lock;
 	struct peer_agent agent;
 	struct gmem *next_with_views;
 	bool with_views;
@@ -49,7 +55,6 @@ struct gmem {
 HIDDEN int gmem_lock(struct gmem *g);
 HIDDEN int gmem_lock_wait(struct gmem *g);
 HIDDEN int gmem_lock_ms(struct gmem *g, unsigned int ms);
-HIDDEN int gmem_trylock(struct gmem *g);
 HIDDEN void gmem_unlock(struct gmem *g);
 HIDDEN void gmem_assert_locked(struct gmem *g);
 
@@ -63,6 +68,13 @@ HIDDEN void gmem_views_set_memfd(struct gmem *g, int fd);
  * process (its agent answering a stale request) sees them between. */
 HIDDEN void gmem_views_lock(void);
 HIDDEN void gmem_views_unlock(void);
+
+/* This process's guest mappings drop pages [first, end) (under the gmem
+ * lock, or the agent's while another process's converter holds it). */
+HIDDEN void gmem_guests_notify(struct gmem *g, uint64_t first, uint64_t end);
+/* Slots of other processes with private views or guest mappings (a real
+ * or emulated guest's): what must hear of every change of their pages. */
+HIDDEN uint64_t gmem_private_view_slots(struct gmem *g);
 
 /* Launch rules applied at finalize (gmem/launch.c), under the lock. */
 HIDDEN int gmem_launch_seal(struct gmem *g);

@@ -4,8 +4,14 @@
  * in the gmem's registry (a slot, an agent), creating and cutting views,
  * the process-wide list of gmems with views (munmap, fork, exit).
  *
- * Locks: a gmem's lock first, then the process's view-list lock; a view
- * set changes only under both.
+ * Also this process's guest mappings: the gmem pages a vCPU backend reads
+ * through the trusted view, registered like a private view so that other
+ * processes' converters ask this process's agent about them.
+ *
+ * Locks: a gmem's lock first, then the process's view-list lock, then the
+ * gmem's guest lock (held while its guest listeners run: a guest mapping
+ * is not unregistered under one); a view set changes only under the first
+ * two, a guest list under all three.
  */
 #include <errno.h>
 #include <linux/falloc.h>
@@ -20,6 +26,16 @@ static struct gmem *with_views;
 /* gmems in the list: a process without views answers without the lock
  * (every munmap of a program under the interposer asks) */
 static _Atomic int nr_with_views;
+
+struct gmem_guest_map {
+	struct gmem *g;         /* with a reference */
+	uint64_t first, end;    /* pages */
+	uint32_t rec;           /* its record under our slot; 0 when detached
+				 * (a forked child, the process exiting) */
+	gmem_guest_listener listen;
+	void *ctx;
+	struct gmem_guest_map *next;
+};
 
 void gmem_views_lock(void)
 {
@@ -39,6 +55,20 @@ void gmem_views_set_memfd(struct gmem *g, int fd)
 	pthread_mutex_unlock(&list_lock);
 }
 
+void gmem_guests_notify(struct gmem *g, uint64_t first, uint64_t end)
+{
+	struct gmem_guest_map *m;
+
+	pthread_mutex_lock(&g->guest_lock);
+	for (m = g->guests; m; m = m->next) {
+		uint64_t lo = MAX(first, m->first), hi = MIN(end, m->end);
+
+		if (lo < hi)
+			m->listen(m->ctx, lo << PAGE_SHIFT, (hi - lo) << PAGE_SHIFT);
+	}
+	pthread_mutex_unlock(&g->guest_lock);
+}
+
 /* ---- what the agent does for this process ---- */
 
 static int agent_apply(void *ctx, enum peer_op op, uint64_t first,
@@ -47,6 +77,8 @@ static int agent_apply(void *ctx, enum peer_op op, uint64_t first,
 	struct gmem *g = ctx;
 	int r;
 
+	/* our guests first: they need nothing but the bytes they had */
+	gmem_guests_notify(g, first, end);
 	/* revoking needs only the SIGBUS memfd; granting needs the gmem's,
 	 * checked (our program may have closed our number) */
 	if (op != PEER_REVOKE && gmem_fd(g) < 0)
@@ -72,6 +104,7 @@ static int agent_resync(void *ctx)
 	atomic_store(&me->need_resync, 0);
 	if (gmem_fd(g) >= 0)
 		views_sync(&g->views, 0, g->npages);
+	gmem_guests_notify(g, 0, g->npages); /* we missed requests */
 	atomic_store(&me->ack_gen, atomic_load(&g->hdr->req.gen));
 	gmem_unlock(g);
 	return 0;
@@ -117,13 +150,14 @@ static int proc_register(struct gmem *g)
 	return 0;
 }
 
-/* Under the gmem lock: drop our registration when no view is left.
- * Returns true when the gmem left the list (the caller puts its ref). */
+/* Under the gmem lock: drop our registration when no view (and no guest
+ * mapping) is left.  Returns true when the gmem left the list (the caller
+ * puts its ref). */
 static bool proc_unregister_if_idle(struct gmem *g)
 {
 	bool left = false;
 
-	if (g->views.head || g->views.slot < 0)
+	if (g->views.head || g->guests || g->views.slot < 0)
 		return false;
 	agent_stop(&g->agent);
 	procs_slot_clear(g->hdr, &g->space, g->views.slot);
@@ -332,6 +366,105 @@ int gmem_views_remove(void *addr, size_t len)
 	return r;
 }
 
+/* ---- guest mappings ---- */
+
+int gmem_guest_map(struct gmem *g, uint64_t offset, uint64_t len,
+		   gmem_guest_listener listen, void *ctx,
+		   struct gmem_guest_map **out)
+{
+	struct gmem_guest_map *m = calloc(1, sizeof(*m));
+	bool left;
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	m->first = offset >> PAGE_SHIFT;
+	m->end = (offset + len + PAGE_SIZE - 1) >> PAGE_SHIFT;
+	m->listen = listen;
+	m->ctx = ctx;
+	r = gmem_lock(g);
+	if (r) {
+		free(m);
+		return r;
+	}
+	/* a slot and an agent, and a record other converters find: the
+	 * range counts as a private view, told of changes both ways */
+	r = proc_register(g);
+	if (!r) {
+		m->rec = procs_rec_add(g->hdr, &g->space, g->views.slot, m->first,
+				       m->end - m->first);
+		r = m->rec ? 0 : -ENOMEM;
+	}
+	if (r) {
+		left = proc_unregister_if_idle(g);
+		gmem_unlock(g);
+		if (left)
+			gmem_put(g);
+		free(m);
+		return r;
+	}
+	g->hdr->procs[g->views.slot].nr_private_views++;
+	gmem_get(g);
+	m->g = g;
+	pthread_mutex_lock(&list_lock);
+	pthread_mutex_lock(&g->guest_lock);
+	m->next = g->guests;
+	g->guests = m;
+	pthread_mutex_unlock(&g->guest_lock);
+	if (!g->with_views) {
+		/* on the list for fork and exit, as with views */
+		g->with_views = true;
+		g->next_with_views = with_views;
+		with_views = g;
+		atomic_fetch_add(&nr_with_views, 1);
+		gmem_get(g); /* the list's */
+	}
+	pthread_mutex_unlock(&list_lock);
+	gmem_unlock(g);
+	*out = m;
+	return 0;
+}
+
+/* Under the gmem lock and the list lock: m's record goes. */
+static void guest_detach(struct gmem *g, struct gmem_guest_map *m)
+{
+	if (!m->rec)
+		return;
+	procs_rec_del(g->hdr, &g->space, g->views.slot, m->rec);
+	g->hdr->procs[g->views.slot].nr_private_views--;
+	m->rec = 0;
+}
+
+void gmem_guest_unmap(struct gmem_guest_map *m)
+{
+	struct gmem *g = m->g;
+	struct gmem_guest_map **pp;
+	bool locked, left = false;
+
+	/* cannot fail: wait for the lock (unless it is lost for good) */
+	locked = gmem_lock_wait(g) == 0;
+	pthread_mutex_lock(&list_lock);
+	pthread_mutex_lock(&g->guest_lock);
+	for (pp = &g->guests; *pp; pp = &(*pp)->next) {
+		if (*pp == m) {
+			*pp = m->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g->guest_lock);
+	if (locked)
+		guest_detach(g, m);
+	pthread_mutex_unlock(&list_lock);
+	if (locked) {
+		left = proc_unregister_if_idle(g);
+		gmem_unlock(g);
+	}
+	if (left)
+		gmem_put(g);
+	gmem_put(g);
+	free(m);
+}
+
 /* ---- fork and exit ---- */
 
 /*
@@ -341,13 +474,29 @@ int gmem_views_remove(void *addr, size_t len)
  * registered simply has none.  No gmem lock is held across fork(), so a
  * fork never waits for (or deadlocks with) a conversion or a guest access.
  */
+static void guest_locks(bool lock)
+{
+	struct gmem *g;
+
+	for (g = with_views; g; g = g->next_with_views) {
+		if (lock)
+			pthread_mutex_lock(&g->guest_lock);
+		else
+			pthread_mutex_unlock(&g->guest_lock);
+	}
+}
+
 static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&list_lock);
+	/* no listener runs across the fork (the child could not take the
+	 * lock it held) */
+	guest_locks(true);
 }
 
 static void atfork_parent(void)
 {
+	guest_locks(false);
 	pthread_mutex_unlock(&list_lock);
 }
 
@@ -394,11 +543,19 @@ static void atfork_child(void)
 	struct gmem **pp, *g;
 
 	/* we are the only thread: the list is ours to walk */
+	guest_locks(false);
 	pthread_mutex_unlock(&list_lock);
 	for (g = with_views; g; g = g->next_with_views) {
-		/* the parent's slot and agent are not ours */
+		struct gmem_guest_map *m;
+
+		/* the parent's slot and agent are not ours, nor its guests
+		 * (whose vCPU threads did not come along): their records
+		 * stay the parent's, their owners unmap them as detached */
 		g->views.slot = -1;
 		g->agent.running = false;
+		for (m = g->guests; m; m = m->next)
+			m->rec = 0;
+		g->guests = NULL;
 	}
 	for (pp = &with_views; (g = *pp);) {
 		if (child_views_restore(g)) {
@@ -436,8 +593,17 @@ static void gmem_exit(void)
 		if (!g)
 			break;
 		if (gmem_lock(g) == 0) {
+			struct gmem_guest_map *m;
+
 			pthread_mutex_lock(&list_lock);
 			views_cut(&g->views, NULL, (uint8_t *)UINTPTR_MAX, &freed);
+			/* guests detach: their owners unmap them later, or
+			 * never */
+			pthread_mutex_lock(&g->guest_lock);
+			for (m = g->guests; m; m = m->next)
+				guest_detach(g, m);
+			g->guests = NULL;
+			pthread_mutex_unlock(&g->guest_lock);
 			pthread_mutex_unlock(&list_lock);
 			left = proc_unregister_if_idle(g);
 			gmem_unlock(g);

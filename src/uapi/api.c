@@ -249,6 +249,7 @@ static long vm_set_region_ioctl(struct vm *vm, void *arg, bool v2,
 static long vm_ioctl(struct vm *vm, unsigned long req, void *arg,
 		     void *trace_copy)
 {
+	const char *why;
 	struct vcpu *v;
 	long r;
 	int fd;
@@ -266,9 +267,12 @@ static long vm_ioctl(struct vm *vm, unsigned long req, void *arg,
 	case KVM_SET_USER_MEMORY_REGION:
 		return vm_set_region_ioctl(vm, arg, false, trace_copy);
 	case KVM_CREATE_VCPU:
-		r = vcpu_create(vm, (unsigned long)(uintptr_t)arg, &v);
-		if (r)
+		r = vcpu_create(vm, (unsigned long)(uintptr_t)arg, &v, &why);
+		if (r) {
+			if (why && trace_enabled)
+				trace_printf("KVM_CREATE_VCPU: no vCPU backend: %s", why);
 			return r;
+		}
 		/* KVM_CREATE_VCPU descriptors are close-on-exec */
 		fd = sys_memfd_create("gmemu-vcpu", MFD_CLOEXEC);
 		if (fd < 0) {
@@ -289,7 +293,7 @@ static long vm_ioctl(struct vm *vm, unsigned long req, void *arg,
 	case KVM_ENABLE_CAP:
 		return vm_enable_cap(vm, arg);
 	default:
-		return -ENOTTY;
+		return vm_ioctl_arch(vm, req, arg);
 	}
 }
 
@@ -773,4 +777,16 @@ int gmemu_gmem_dump(int gmem_fd, FILE *out)
 			"gmem of layout version %u; this gmemu reads version %u\n",
 			version, gmem_layout_version());
 	return (int)sys_ret(r);
+}
+
+const char *gmemu_vcpu_backend(void)
+{
+	const char *why = NULL;
+
+	return vcpu_backend_name(&why);
+}
+
+const char *gmemu_vcpu_backend_unavailable(const char *backend)
+{
+	return vcpu_backend_why(backend);
 }

@@ -26,7 +26,10 @@ struct guest_mem {
 
 struct guest_mem_ops {
 	/* gpa: page aligned, without the shared bit; private: the access's
-	 * intent (for models with a shared bit; else the page's own state) */
+	 * intent (for models with a shared bit; else the page's own state).
+	 * Called on the backend's own thread; never waits for a lock whose
+	 * holder may be waiting in invalidate() for that thread: -EAGAIN
+	 * then, and the backend serves its requests and asks again. */
 	int (*resolve)(void *vm_ctx, uint64_t gpa, bool private, bool write,
 		       struct guest_mem *out);
 	/* is the VM's code memory gone entirely (no memslots)? */
@@ -38,6 +41,9 @@ struct vcpu_backend {
 	/* runs the per-VM attribute profiles' two backings (private GPAs in
 	 * the gmem, shared ones at userspace_addr) */
 	bool two_backing;
+	/* reaches guest memory only through guest_mem_ops, page by page:
+	 * no regions; told of every change through invalidate() */
+	bool resolves;
 	/* 0, or -errno with *why saying what is missing */
 	int (*probe)(const char **why);
 	size_t (*run_size)(void);
@@ -69,5 +75,6 @@ struct vcpu_backend {
 };
 
 extern HIDDEN const struct vcpu_backend vcpu_backend_kvm;
+extern HIDDEN const struct vcpu_backend vcpu_backend_emu;
 
 #endif

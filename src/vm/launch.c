@@ -115,6 +115,8 @@ int vm_populate(struct vm *vm, uint64_t gpa, const void *src, uint64_t len)
 	}
 	if (!r)
 		measure(vm, gpa, len);
+	if (!r)
+		vm_invalidate(vm, gpa, len); /* new bytes, maybe code */
 out_unlock:
 	gmem_unlock_many(gs, n);
 out:
@@ -128,6 +130,8 @@ int vm_finalize(struct vm *vm)
 
 	pthread_rwlock_wrlock(&vm->slots_lock);
 	r = gmem_group_finalize(vm->group);
+	if (!r) /* the launch rules may have changed private bytes */
+		vm_invalidate(vm, 0, ~0ULL);
 	pthread_rwlock_unlock(&vm->slots_lock);
 	return r;
 }

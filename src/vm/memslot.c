@@ -77,6 +77,58 @@ static void alias_views_drop(struct memslot *s)
 	s->private_view = s->shared_view = NULL;
 }
 
+/* ---- backends that resolve guest memory through the VM ---- */
+
+/* A guest_memfd memslot's pages, as such a backend uses them. */
+struct slot_guest {
+	struct vm *vm;
+	uint64_t gpa, gmem_offset;
+	struct gmem_guest_map *map;
+};
+
+/* A conversion or punch of the memslot's gmem pages (gmem lock held, not
+ * the memslot lock): the backend drops them before it completes. */
+static void slot_guest_changed(void *ctx, uint64_t offset, uint64_t len)
+{
+	struct slot_guest *sg = ctx;
+	struct vm *vm = sg->vm;
+
+	vm->backend->invalidate(vm->bvm, sg->gpa + (offset - sg->gmem_offset),
+				len);
+}
+
+static int slot_guest_add(struct vm *vm, struct memslot *s)
+{
+	struct slot_guest *sg;
+	int r;
+
+	if (!s->g || s->guest)
+		return 0;
+	sg = calloc(1, sizeof(*sg));
+	if (!sg)
+		return -ENOMEM;
+	sg->vm = vm;
+	sg->gpa = s->gpa;
+	sg->gmem_offset = s->gmem_offset;
+	r = gmem_guest_map(s->g, s->gmem_offset, s->size, slot_guest_changed,
+			   sg, &sg->map);
+	if (r) {
+		free(sg);
+		return r;
+	}
+	s->guest = sg;
+	return 0;
+}
+
+static void slot_guest_drop(struct memslot *s)
+{
+	if (!s->guest)
+		return;
+	gmem_guest_unmap(s->guest->map);
+	free(s->guest);
+	s->guest = NULL;
+}
+
 /* Map (or, del, unmap) a memslot in the backend.  Write lock held. */
 static int mirror(struct vm *vm, struct memslot *s, bool del)
 {
@@ -88,6 +140,15 @@ static int mirror(struct vm *vm, struct memslot *s, bool del)
 	if (!vm->bvm)
 		return 0;
 	b->invalidate(vm->bvm, s->gpa, s->size);
+	if (b->resolves) {
+		/* no regions: what changes later in the gmem (conversions,
+		 * punches, here or in other processes) comes through the
+		 * guest mapping; GPAs carry no shared bit here */
+		if (!del)
+			return slot_guest_add(vm, s);
+		slot_guest_drop(s);
+		return 0;
+	}
 	if (vm->model->shared_alias && s->g)
 		b->invalidate(vm->bvm, s->gpa | bit, s->size);
 	if (!s->g)
@@ -125,8 +186,12 @@ int memslots_mirror(struct vm *vm)
 
 	for (i = 0; i < vm->nr_slots; i++) {
 		r = mirror(vm, &vm->slots[i], false);
-		if (r)
+		if (r) {
+			/* the backend VM goes: nothing may call into it */
+			while (i--)
+				slot_guest_drop(&vm->slots[i]);
 			return r;
+		}
 	}
 	return 0;
 }
@@ -204,6 +269,58 @@ static int region_check(const struct vm *vm,
 	return 0;
 }
 
+/* Another memslot of the address space (other than self) meets the range. */
+static bool gpa_taken(struct vm *vm, const struct memslot *self,
+		      uint32_t as_id, uint64_t gpa, uint64_t size)
+{
+	size_t i;
+
+	for (i = 0; i < vm->nr_slots; i++) {
+		const struct memslot *s = &vm->slots[i];
+
+		if (s != self && s->id >> 16 == as_id &&
+		    ranges_overlap(s->gpa, s->size, gpa, size))
+			return true;
+	}
+	return false;
+}
+
+static int slot_set_flags(struct vm *vm, struct memslot *s, uint32_t flags)
+{
+	uint32_t was = s->flags;
+	int r;
+
+	s->flags = flags;
+	r = mirror(vm, s, false);
+	if (r)
+		s->flags = was;
+	return r;
+}
+
+/* KVM_MR_MOVE: the same memory at another GPA; on failure it stays where
+ * it was. */
+static int slot_move(struct vm *vm, struct memslot *s,
+		     const struct kvm_userspace_memory_region2 *r)
+{
+	uint64_t was_gpa = s->gpa;
+	uint32_t was_flags = s->flags;
+	int err;
+
+	if (gpa_taken(vm, s, s->id >> 16, r->guest_phys_addr, s->size))
+		return -EEXIST;
+	mirror(vm, s, true);
+	s->gpa = r->guest_phys_addr;
+	s->flags = r->flags;
+	err = mirror(vm, s, false);
+	if (err) {
+		mirror(vm, s, true);
+		s->gpa = was_gpa;
+		s->flags = was_flags;
+		mirror(vm, s, false);
+	}
+	return err;
+}
+
 /* Takes the caller's reference on g (NULL when none): kept by a new
  * memslot, dropped on every other path. */
 int vm_set_memory_region(struct vm *vm,
@@ -212,7 +329,6 @@ int vm_set_memory_region(struct vm *vm,
 {
 	uint32_t as_id = r->slot >> 16;
 	struct memslot *old, *s;
-	size_t i;
 	int err;
 
 	err = region_check(vm, r, v2);
@@ -231,27 +347,25 @@ int vm_set_memory_region(struct vm *vm,
 		goto out;
 	}
 	if (old) {
-		/* Only LOG_DIRTY_PAGES may change on a live memslot, and a
-		 * guest_memfd one may not change at all. */
-		if (r->userspace_addr != old->uaddr || r->memory_size != old->size ||
-		    r->guest_phys_addr != old->gpa ||
-		    ((r->flags ^ old->flags) & ~KVM_MEM_LOG_DIRTY_PAGES) ||
-		    (old->flags & KVM_MEM_GUEST_MEMFD)) {
+		/* kvm_set_memory_region(), "modify an existing slot": a
+		 * guest_memfd memslot is immutable; a plain one keeps its
+		 * address, size and READONLY, and may move or change
+		 * LOG_DIRTY_PAGES */
+		if ((r->flags & KVM_MEM_GUEST_MEMFD) ||
+		    r->userspace_addr != old->uaddr || r->memory_size != old->size ||
+		    ((r->flags ^ old->flags) & (KVM_MEM_READONLY | KVM_MEM_GUEST_MEMFD))) {
 			err = -EINVAL;
 			goto out;
 		}
-		old->flags = r->flags;
-		err = mirror(vm, old, false);
+		if (r->guest_phys_addr != old->gpa)
+			err = slot_move(vm, old, r);
+		else if (r->flags != old->flags)
+			err = slot_set_flags(vm, old, r->flags);
 		goto out;
 	}
-	for (i = 0; i < vm->nr_slots; i++) {
-		s = &vm->slots[i];
-		if (s->id >> 16 == as_id &&
-		    ranges_overlap(s->gpa, s->size, r->guest_phys_addr,
-				   r->memory_size)) {
-			err = -EEXIST;
-			goto out;
-		}
+	if (gpa_taken(vm, NULL, as_id, r->guest_phys_addr, r->memory_size)) {
+		err = -EEXIST;
+		goto out;
 	}
 	if (r->flags & KVM_MEM_GUEST_MEMFD) {
 		err = g ? gmem_bind_check(vm, r, g) : gmem_err;

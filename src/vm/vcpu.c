@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,16 +22,23 @@
 
 static const struct vcpu_backend *const backends[] = {
 	&vcpu_backend_kvm,
+	&vcpu_backend_emu,
 };
 
 static const char *const backend_choices[] = { "kvm", "emulated", NULL };
 
-/* The backend a new VM's vCPUs use; NULL with *err and *why when none
- * can run them. */
-static const struct vcpu_backend *backend_choose(struct vm *vm, int *err,
-						 const char **why)
+/*
+ * The backend for a VM's vCPUs, or NULL with *err and *why: GMEMU_VCPU
+ * names one (unavailable: ENODEV, and why); else real KVM where /dev/kvm
+ * works, the emulated CPU elsewhere -- and always for the per-VM attribute
+ * profiles, whose two backings only a backend that resolves each page can
+ * serve.
+ */
+static const struct vcpu_backend *backend_pick(bool two_backing, int *err,
+					       const char **why)
 {
-	bool two_backing = abi_profile(vm->abi)->vm_attributes;
+	const struct vcpu_backend *b;
+	const char *kvm_why = NULL;
 	int choice = -1, r;
 	size_t i;
 
@@ -41,33 +49,56 @@ static const struct vcpu_backend *backend_choose(struct vm *vm, int *err,
 		return NULL;
 	}
 	*err = -ENODEV;
-	for (i = 0; i < ARRAY_SIZE(backends); i++) {
-		const struct vcpu_backend *b = backends[i];
-
-		if (choice >= 0 && strcmp(b->name, backend_choices[choice]))
-			continue;
+	if (choice >= 0) {
+		b = backends[choice];
 		if (two_backing && !b->two_backing) {
-			/* private GPAs in the gmem, shared ones at
-			 * userspace_addr: the backend must resolve each */
-			*why = "this backend cannot run the per-VM attribute profiles";
-			*err = -EOPNOTSUPP;
-			continue;
+			*why = "GMEMU_VCPU=kvm: the kvm backend cannot run the "
+			       "per-VM attribute profiles (6.18, 6.12)";
+			return NULL;
 		}
-		if (b->probe(why) == 0)
+		return b->probe(why) == 0 ? b : NULL;
+	}
+	for (i = 0; i < ARRAY_SIZE(backends); i++) {
+		b = backends[i];
+		if (two_backing && !b->two_backing)
+			continue;
+		if (b->probe(i == 0 ? &kvm_why : why) == 0)
 			return b;
-		*err = -ENODEV;
+	}
+	if (kvm_why && !two_backing) {
+		/* both reasons, the emulated one last */
+		static __thread char both[256];
+
+		snprintf(both, sizeof(both), "%s; and %s", kvm_why, *why);
+		*why = both;
 	}
 	return NULL;
 }
 
+static const struct vcpu_backend *backend_choose(struct vm *vm, int *err,
+						 const char **why)
+{
+	return backend_pick(abi_profile(vm->abi)->vm_attributes, err, why);
+}
+
 const char *vcpu_backend_name(const char **why)
 {
+	const struct vcpu_backend *b;
+	int err;
+
+	b = backend_pick(false, &err, why);
+	return b ? b->name : NULL;
+}
+
+const char *vcpu_backend_why(const char *name)
+{
+	const char *why = NULL;
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(backends); i++)
-		if (backends[i]->probe(why) == 0)
-			return backends[i]->name;
-	return NULL;
+		if (name && !strcmp(name, backends[i]->name))
+			return backends[i]->probe(&why) ? why : NULL;
+	return "no such vCPU backend (kvm, emulated)";
 }
 
 long vcpu_mmap_size(void)
@@ -82,9 +113,12 @@ long vcpu_mmap_size(void)
 
 long system_ioctl_passthrough(unsigned long req, void *arg)
 {
-	size_t i;
+	const struct vcpu_backend *b;
+	const char *why;
+	int err;
 
-	/* what the host's CPU model answers; gmemu knows no other request */
+	/* what the CPU model of the backend new VMs run on answers; gmemu
+	 * knows no other request */
 	switch (req) {
 	case KVM_GET_SUPPORTED_CPUID:
 	case KVM_GET_EMULATED_CPUID:
@@ -94,10 +128,14 @@ long system_ioctl_passthrough(unsigned long req, void *arg)
 	default:
 		return -ENOTTY;
 	}
-	for (i = 0; i < ARRAY_SIZE(backends); i++)
-		if (backends[i]->probe(NULL) == 0)
-			return backends[i]->system_ioctl(req, arg);
-	return -ENOTTY;
+	b = backend_pick(false, &err, &why);
+	return b ? b->system_ioctl(req, arg) : -ENOTTY;
+}
+
+void vm_invalidate(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	if (vm->bvm)
+		vm->backend->invalidate(vm->bvm, gpa, len);
 }
 
 /* ---- what a backend that resolves through callbacks asks ---- */
@@ -111,25 +149,48 @@ static bool host_page_usable(const uint8_t *host, bool write)
 	return !write || copy_to_user((uint8_t *)host, &b, 1) == 0;
 }
 
+/*
+ * What is at gpa for the backend's vCPU thread.  It never waits: a thread
+ * that holds the memslot lock for writing (a memslot change) or a gmem's
+ * lock (a conversion, a punch, here or in another process) may be waiting
+ * in invalidate() for this very vCPU, so a lock that is not free now is
+ * -EAGAIN, and the backend serves that invalidate and asks again.  Holding
+ * the gmem lock while it reads the page's state is what makes a conversion
+ * exact: once the conversion's invalidate has returned, no vCPU can map the
+ * page again before the conversion is complete.
+ */
 static int vm_resolve(void *ctx, uint64_t gpa, bool private, bool write,
 		      struct guest_mem *out)
 {
 	struct vm *vm = ctx;
+	struct gmem *g = NULL;
 	struct memslot *s;
-	int r = 0;
+	bool page_private;
 
 	memset(out, 0, sizeof(*out));
-	pthread_rwlock_rdlock(&vm->slots_lock);
+	if (pthread_rwlock_tryrdlock(&vm->slots_lock))
+		return -EAGAIN;
 	s = memslot_find(vm, gpa);
-	if (!vm->model->shared_alias)
-		/* the page's own state is the access's intent */
-		private = vm_page_private(vm, s, gpa);
+	if (s && s->g) {
+		if (gmem_trylock(s->g)) {
+			pthread_rwlock_unlock(&vm->slots_lock);
+			return -EAGAIN;
+		}
+		g = s->g;
+	}
+	page_private = vm_page_private(vm, s, gpa);
+	if (!vm->model->shared_alias ||
+	    (s && !s->g && !abi_profile(vm->abi)->vm_attributes))
+		/* the page's own state is the access's intent (and a plain
+		 * memslot of an in-place profile is shared memory at its GPA
+		 * for either intent, as the kvm backend maps it) */
+		private = page_private;
 	if (!s) {
 		out->kind = private ? GUEST_MEM_FAULT : GUEST_MEM_MMIO;
 		out->fault_flags = private ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0;
 		goto out;
 	}
-	if (vm_page_private(vm, s, gpa) != private || (private && !s->g)) {
+	if (page_private != private || (private && !s->g)) {
 		out->kind = GUEST_MEM_FAULT;
 		out->fault_flags = private ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0;
 		goto out;
@@ -144,8 +205,10 @@ static int vm_resolve(void *ctx, uint64_t gpa, bool private, bool write,
 		out->fault_flags = 0;
 	}
 out:
+	if (g)
+		gmem_unlock_many(&g, 1);
 	pthread_rwlock_unlock(&vm->slots_lock);
-	return r;
+	return 0;
 }
 
 static bool vm_no_memory(void *ctx)
@@ -181,15 +244,14 @@ int vcpu_usable(const struct vcpu *v)
 }
 
 /* The backend VM, on the first vCPU.  Write lock held. */
-static int backend_vm(struct vm *vm)
+static int backend_vm(struct vm *vm, const char **why)
 {
 	const struct vcpu_backend *b;
-	const char *why = NULL;
 	int r = 0;
 
 	if (vm->bvm)
 		return 0;
-	b = backend_choose(vm, &r, &why);
+	b = backend_choose(vm, &r, why);
 	if (!b)
 		return r;
 	r = b->vm_create(&vm_guest_mem_ops, vm,
@@ -214,17 +276,19 @@ static int backend_vm(struct vm *vm)
 	return r;
 }
 
-int vcpu_create(struct vm *vm, unsigned long id, struct vcpu **out)
+int vcpu_create(struct vm *vm, unsigned long id, struct vcpu **out,
+		const char **why)
 {
 	struct vcpu *v = calloc(1, sizeof(*v));
 	int r;
 
+	*why = NULL;
 	if (!v || FAULT_INJECT("vcpu_create")) {
 		free(v);
 		return -ENOMEM;
 	}
 	pthread_rwlock_wrlock(&vm->slots_lock);
-	r = backend_vm(vm);
+	r = backend_vm(vm, why);
 	if (!r)
 		r = vm->backend->vcpu_create(vm->bvm, id, &v->b);
 	pthread_rwlock_unlock(&vm->slots_lock);

@@ -3,6 +3,7 @@
  * VMs: the platform model, the ABI, the launch phase (the gmem group) and
  * the guest_memfd files they create.
  */
+#include <cpuid.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,5 +150,65 @@ int vm_enable_cap(struct vm *vm, const void *user_arg)
 		return r;
 	default:
 		return -EINVAL;
+	}
+}
+
+/* ---- x86 VM requests without a model of their own ---- */
+
+#define KVM_MIN_ALLOC_MMU_PAGES 64
+
+/* KVM_GET_TSC_KHZ: the host's TSC frequency where CPUID says it. */
+static long host_tsc_khz(void)
+{
+	uint32_t a = 0, b = 0, c = 0, d = 0;
+
+	if (__get_cpuid_max(0, NULL) >= 0x15) {
+		__cpuid(0x15, a, b, c, d);
+		if (a && b && c)
+			return (long)((uint64_t)c * b / a / 1000);
+	}
+	if (__get_cpuid_max(0, NULL) >= 0x16) {
+		__cpuid(0x16, a, b, c, d);
+		if (a & 0xffff)
+			return (long)(a & 0xffff) * 1000;
+	}
+	return 2000000; /* 2 GHz, as good a TSC as any */
+}
+
+long vm_ioctl_arch(struct vm *vm, unsigned long req, void *arg)
+{
+	uint64_t addr;
+	long r = 0;
+
+	switch (req) {
+	case KVM_CREATE_IRQCHIP:
+		/* accepted (no interrupt controller is modelled): once, and
+		 * before the first vCPU, as KVM checks */
+		pthread_rwlock_wrlock(&vm->slots_lock);
+		if (vm->irqchip)
+			r = -EEXIST;
+		else if (vm->bvm)
+			r = -EINVAL;
+		else
+			vm->irqchip = true;
+		pthread_rwlock_unlock(&vm->slots_lock);
+		return r;
+	case KVM_SET_TSS_ADDR:
+		/* three pages below 4 GiB the guest must not use */
+		return (uintptr_t)arg > 0xffffffffUL - 3 * PAGE_SIZE ? -EINVAL : 0;
+	case KVM_SET_IDENTITY_MAP_ADDR:
+		r = copy_from_user(&addr, arg, sizeof(addr));
+		if (r)
+			return r;
+		pthread_rwlock_rdlock(&vm->slots_lock);
+		r = vm->bvm ? -EINVAL : 0; /* not once vCPUs exist */
+		pthread_rwlock_unlock(&vm->slots_lock);
+		return r;
+	case KVM_SET_NR_MMU_PAGES:
+		return (uintptr_t)arg < KVM_MIN_ALLOC_MMU_PAGES ? -EINVAL : 0;
+	case KVM_GET_TSC_KHZ:
+		return host_tsc_khz();
+	default:
+		return -ENOTTY;
 	}
 }

@@ -53,14 +53,25 @@ HIDDEN int vm_guest_access(struct vm *vm, uint64_t gpa, void *buf,
 			   struct gmemu_exit *exit);
 
 /* ---- vCPUs ---- */
-HIDDEN int vcpu_create(struct vm *vm, unsigned long id, struct vcpu **out);
+/* KVM_CREATE_VCPU; when no backend can run it, *why says what is
+ * missing. */
+HIDDEN int vcpu_create(struct vm *vm, unsigned long id, struct vcpu **out,
+		       const char **why);
 HIDDEN void vcpu_put(struct vcpu *v);
 HIDDEN int vcpu_usable(const struct vcpu *v);
 HIDDEN long vcpu_ioctl(struct vcpu *v, unsigned long req, void *arg);
 HIDDEN long vcpu_mmap(struct vcpu *v, void *addr, size_t len, int prot,
 		      int flags, off_t offset);
-/* The backend VMs of this kind run on ("kvm", "emulated"), or NULL and
- * *why when none is available. */
+/* The backend new VMs' vCPUs run on ("kvm", "emulated"; the per-VM
+ * attribute profiles always use "emulated"), or NULL and *why when none is
+ * available. */
 HIDDEN const char *vcpu_backend_name(const char **why);
+/* Why the backend of that name cannot run vCPUs here, or NULL. */
+HIDDEN const char *vcpu_backend_why(const char *name);
+
+/* VM requests of the x86 KVM API that gmemu accepts without a model of
+ * their own (irqchip, TSS and identity-map addresses, MMU pages, TSC
+ * frequency): the result, or -ENOTTY for a request it does not know. */
+HIDDEN long vm_ioctl_arch(struct vm *vm, unsigned long req, void *arg);
 
 #endif

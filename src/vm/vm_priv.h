@@ -20,6 +20,9 @@ struct memslot {
 	/* backends that map regions, models with a shared alias: the private
 	 * range's and the shared alias's host views */
 	uint8_t *private_view, *shared_view;
+	/* backends that resolve: the gmem pages registered as a guest
+	 * mapping (memslot.c) */
+	struct slot_guest *guest;
 };
 
 struct vm {
@@ -46,6 +49,7 @@ struct vm {
 	struct bvm *bvm;
 	unsigned int shared_bit;   /* GPA bit of the shared alias */
 	uint64_t hypercall_exits;  /* KVM_CAP_EXIT_HYPERCALL */
+	bool irqchip;              /* KVM_CREATE_IRQCHIP, accepted */
 };
 
 struct vcpu {
@@ -94,5 +98,7 @@ HIDDEN bool vm_host_is_gmem(struct vm *vm, const struct memslot *s,
 
 /* vcpu.c: what backends that resolve through callbacks ask */
 extern HIDDEN const struct guest_mem_ops vm_guest_mem_ops;
+/* The backend (if any) forgets [gpa, gpa + len) on every vCPU. */
+HIDDEN void vm_invalidate(struct vm *vm, uint64_t gpa, uint64_t len);
 
 #endif

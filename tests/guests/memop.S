@@ -8,6 +8,8 @@
  * then hlt.  The test sets the registers (and %ds's base) before each run.
  * At offset 0x40: a hypercall (eax = nr, ebx/ecx/edx = arguments) through
  * gmemu's doorbell port; the result comes back in eax, reported on 0x14.
+ * At offset 0x50: an I/O exit on port 0x15 per iteration, forever; at
+ * 0x58: a read of %ds:%bx per iteration, forever (the benchmarks' loops).
  */
 	.code16
 	.text
@@ -37,3 +39,13 @@ hypercall:
 	outb	%al, $0xdd		/* GMEMU_HYPERCALL_PORT */
 	outb	%al, $0x14
 	hlt
+
+	.org	0x50
+exit_loop:
+	outb	%al, $0x15
+	jmp	exit_loop
+
+	.org	0x58
+read_loop:
+	movb	(%bx), %al
+	jmp	read_loop
