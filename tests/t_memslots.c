@@ -146,3 +146,43 @@ TEST(memslot_keeps_gmem_alive)
 	CHECK_OK(gmemu_guest_access(vm_, 5, &b, 1, 0, &ex));
 	CHECK_EQ(b, 0x4d);
 }
+
+/* Mappings of gmem memfds in this process (a gmem gmemu still holds). */
+static int gmem_mappings(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int n = 0;
+
+	CHECK(f);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, "gmemu-gmem") != NULL;
+	fclose(f);
+	return n;
+}
+
+TEST(refused_memslot_keeps_no_reference)
+{
+	int before = gmem_mappings();
+	int kvm = open_kvm("6.12"), vm = create_vm(kvm, KVM_X86_DEFAULT_VM);
+	int priv = create_vm(kvm, KVM_X86_SW_PROTECTED_VM);
+	int gmem = create_gmem(priv, 4 * PAGE, 0);
+	struct kvm_userspace_memory_region2 r = {
+		.slot = 0, .flags = KVM_MEM_GUEST_MEMFD | KVM_MEM_READONLY,
+		.memory_size = PAGE, .guest_memfd = (uint32_t)gmem,
+	};
+
+	/* contract §9.2 steps 2-5 refuse before anything is kept; §1.8: the
+	 * gmem is forgotten once nothing names it */
+	CHECK_ERR(gmemu_ioctl(priv, KVM_SET_USER_MEMORY_REGION2, &r), EINVAL);
+	r.flags = KVM_MEM_GUEST_MEMFD;
+	r.guest_phys_addr = 1;
+	CHECK_ERR(gmemu_ioctl(priv, KVM_SET_USER_MEMORY_REGION2, &r), EINVAL);
+	r.guest_phys_addr = 0;
+	CHECK_ERR(gmemu_ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &r), EINVAL);
+	CHECK(gmem_mappings() > before);
+	CHECK_OK(gmemu_close(gmem));
+	CHECK_OK(gmemu_close(priv));
+	CHECK_OK(gmemu_close(vm));
+	CHECK_EQ(gmem_mappings(), before);
+}

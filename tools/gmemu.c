@@ -37,7 +37,35 @@ static const struct vm_type_name vm_types[] = {
 	{ "tdx", KVM_X86_TDX_VM },
 };
 
-static const char *const profiles[] = { "contentmodes", "v8", "6.18" };
+/* every profile, the 7.4 one with kvm.gmem_in_place_conversion off (its
+ * default) and on */
+static const struct {
+	const char *label, *name, *params;
+} profiles[] = {
+	{ "contentmodes", "contentmodes", NULL },
+	{ "v8", "v8", NULL },
+	{ "7.4", "7.4", "gmem_in_place_conversion=N" },
+	{ "7.4+in-place", "7.4", "gmem_in_place_conversion=Y" },
+	{ "6.18", "6.18", NULL },
+	{ "6.12", "6.12", NULL },
+};
+
+static int open_profile(size_t p)
+{
+	const char *old = getenv("GMEMU_KVM_PARAMS");
+	char *saved = old ? strdup(old) : NULL;
+	int fd;
+
+	if (profiles[p].params)
+		setenv("GMEMU_KVM_PARAMS", profiles[p].params, 1);
+	fd = gmemu_kvm_open_abi(profiles[p].name);
+	if (saved)
+		setenv("GMEMU_KVM_PARAMS", saved, 1);
+	else
+		unsetenv("GMEMU_KVM_PARAMS");
+	free(saved);
+	return fd;
+}
 
 static const char *modes_str(long m)
 {
@@ -97,50 +125,68 @@ static int cmd_caps(int argc, char **argv)
 		{ "ATTRS2_FLAGS", KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS },
 		{ "PRE_LAUNCH", KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_FLAGS },
 		{ "POST_LAUNCH", KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_FLAGS },
-		{ "GMEM_ATTRS", KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES },
+		{ "GMEM_ATTRS@250", GMEMU_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES_V8 },
+		{ "GMEM_ATTRS@252", GMEMU_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES_7_4 },
 		{ "VM_ATTRS", KVM_CAP_MEMORY_ATTRIBUTES },
 		{ "GMEM_FLAGS", KVM_CAP_GUEST_MEMFD_FLAGS },
+	}, dirs[] = {
+		{ "pre:shared", KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_SHARED_FLAGS },
+		{ "pre:private", KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_PRIVATE_FLAGS },
+		{ "post:shared", KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_SHARED_FLAGS },
+		{ "post:private", KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_PRIVATE_FLAGS },
 	};
+	const size_t ntypes = sizeof(vm_types) / sizeof(vm_types[0]);
 	size_t p, t, c;
+	int table;
 
 	(void)argc;
 	(void)argv;
-	printf("%-13s %-13s", "profile", "vm type");
-	for (c = 0; c < sizeof(caps) / sizeof(caps[0]); c++)
-		printf(" %-14s", caps[c].name);
-	printf("\n");
-	for (p = 0; p < sizeof(profiles) / sizeof(profiles[0]); p++) {
-		int kvm = gmemu_kvm_open_abi(profiles[p]);
+	for (table = 0; table < 2; table++) {
+		if (table)
+			printf("\nModes each direction accepts, per launch phase "
+			       "(capabilities %ld-%ld: flags for KVM_SET_MEMORY_ATTRIBUTES2;\n"
+			       "flags = 0 is always accepted):\n",
+			       dirs[0].cap, dirs[3].cap);
+		printf("%-13s %-13s", "profile", "vm type");
+		for (c = 0; c < (table ? 4 : sizeof(caps) / sizeof(caps[0])); c++)
+			printf(" %-14s", table ? dirs[c].name : caps[c].name);
+		printf("\n");
+		for (p = 0; p < sizeof(profiles) / sizeof(profiles[0]); p++) {
+			int kvm = open_profile(p);
 
-		if (kvm < 0)
-			die("gmemu_kvm_open_abi");
-		for (t = 0; t <= sizeof(vm_types) / sizeof(vm_types[0]); t++) {
-			bool system = t == sizeof(vm_types) / sizeof(vm_types[0]);
-			int fd = system ? kvm
-					: gmemu_ioctl(kvm, KVM_CREATE_VM,
-						      vm_types[t].type);
+			if (kvm < 0)
+				die("gmemu_kvm_open_abi");
+			for (t = 0; t <= ntypes; t++) {
+				bool system = t == ntypes;
+				int fd = system ? kvm
+						: gmemu_ioctl(kvm, KVM_CREATE_VM,
+							      vm_types[t].type);
 
-			if (fd < 0)
-				die("KVM_CREATE_VM");
-			printf("%-13s %-13s", profiles[p],
-			       system ? "(system)" : vm_types[t].name);
-			for (c = 0; c < sizeof(caps) / sizeof(caps[0]); c++) {
-				long v = gmemu_ioctl(fd, KVM_CHECK_EXTENSION,
-						     caps[c].cap);
+				if (fd < 0)
+					die("KVM_CREATE_VM");
+				printf("%-13s %-13s", profiles[p].label,
+				       system ? "(system)" : vm_types[t].name);
+				for (c = 0; table && c < 4; c++)
+					printf(" %-14s", modes_str(gmemu_ioctl(
+						fd, KVM_CHECK_EXTENSION, dirs[c].cap)));
+				for (c = 0; !table && c < sizeof(caps) / sizeof(caps[0]); c++) {
+					long v = gmemu_ioctl(fd, KVM_CHECK_EXTENSION,
+							     caps[c].cap);
 
-				if (c < 3)
-					printf(" %-14s", modes_str(v));
-				else if (c < 5)
-					printf(" %-14s", v ? "PRIVATE" : "-");
-				else
-					printf(" %-14s", v == 3 ? "MMAP|INIT_SHARED"
-							 : v == 1 ? "MMAP" : "-");
+					if (c < 3)
+						printf(" %-14s", modes_str(v));
+					else if (c < 6)
+						printf(" %-14s", v ? "PRIVATE" : "-");
+					else
+						printf(" %-14s", v == 3 ? "MMAP|INIT_SHARED"
+								 : v == 1 ? "MMAP" : "-");
+				}
+				printf("\n");
+				if (!system)
+					gmemu_close(fd);
 			}
-			printf("\n");
-			if (!system)
-				gmemu_close(fd);
+			gmemu_close(kvm);
 		}
-		gmemu_close(kvm);
 	}
 	return 0;
 }
@@ -840,14 +886,26 @@ static int cmd_run(int argc, char **argv)
 			setenv("GMEMU_TRACE", "1", 1);
 		} else if (!strcmp(argv[i], "--vcpu") && i + 1 < argc) {
 			setenv("GMEMU_VCPU", argv[++i], 1);
+		} else if (!strcmp(argv[i], "--kvm-param") && i + 1 < argc) {
+			/* NAME=VALUE, added to GMEMU_KVM_PARAMS */
+			const char *had = getenv("GMEMU_KVM_PARAMS");
+			char *all = malloc((had ? strlen(had) : 0) +
+					   strlen(argv[i + 1]) + 2);
+
+			if (!all)
+				die("malloc");
+			sprintf(all, "%s%s%s", had && *had ? had : "",
+				had && *had ? "," : "", argv[++i]);
+			setenv("GMEMU_KVM_PARAMS", all, 1);
+			free(all);
 		} else {
 			fprintf(stderr, "gmemu run: unknown option '%s'\n", argv[i]);
 			return 2;
 		}
 	}
 	if (i + 1 >= argc) {
-		fprintf(stderr, "usage: gmemu run [--abi PROFILE] [--trace] "
-				"[--vcpu kvm|emulated] -- CMD [ARGS...]\n");
+		fprintf(stderr, "usage: gmemu run [--abi PROFILE] [--kvm-param NAME=VAL] "
+				"[--trace] [--vcpu kvm|emulated] -- CMD [ARGS...]\n");
 		return 2;
 	}
 	argv += i + 1;
@@ -912,7 +970,8 @@ static const struct command commands[] = {
 	{ "caps", "",
 	  "capabilities of every VM type under every ABI profile",
 	  "Prints KVM_CHECK_EXTENSION's answers for the content-mode, attribute\n"
-	  "and guest_memfd-flag capabilities, per profile and VM type.\n",
+	  "and guest_memfd-flag capabilities, per profile and VM type, then the\n"
+	  "modes each direction accepts in each launch phase.\n",
 	  cmd_caps, 0 },
 	{ "inspect", "[--watch [--interval S]] PID FD | PATH",
 	  "a gmem's state, from any process that can open it",
@@ -922,13 +981,15 @@ static const struct command commands[] = {
 	  "redraws the map and the rates (conversions, failures, revocation\n"
 	  "requests per second) every S seconds (default 1) until interrupted.\n",
 	  cmd_inspect, -1 },
-	{ "run", "[--abi P] [--trace] [--vcpu B] -- CMD [ARGS...]",
+	{ "run", "[--abi P] [--kvm-param N=V] [--trace] [--vcpu B] -- CMD [ARGS...]",
 	  "run an unmodified program against gmemu",
 	  "Runs CMD with the interposer (libgmemu-preload.so) loaded: /dev/kvm\n"
 	  "opens to gmemu whether or not the host has it, and every KVM call the\n"
 	  "program makes reaches gmemu; everything else goes to the kernel as it\n"
-	  "came.  --abi picks the profile (GMEMU_ABI), --trace logs gmemu's calls\n"
-	  "(GMEMU_TRACE=1), --vcpu the vCPU backend (GMEMU_VCPU).  CMD replaces\n"
+	  "came.  --abi picks the profile (GMEMU_ABI), --kvm-param sets a kvm\n"
+	  "module parameter (GMEMU_KVM_PARAMS; gmem_in_place_conversion=Y|N in\n"
+	  "the 7.4 profile), --trace logs gmemu's calls (GMEMU_TRACE=1), --vcpu\n"
+	  "the vCPU backend (GMEMU_VCPU).  CMD replaces\n"
 	  "gmemu: its exit status and death by a signal pass through.  A\n"
 	  "statically linked or set-user-ID CMD, which LD_PRELOAD cannot reach,\n"
 	  "is refused (exit 2).\n",
@@ -956,7 +1017,8 @@ static void usage(FILE *f)
 		fprintf(f, "  %-8s %-40s %s\n", commands[i].name, commands[i].args,
 			commands[i].summary);
 	fprintf(f, "\n  --version  the library's version\n"
-		   "\nEnvironment: GMEMU_ABI (contentmodes, v8, 6.18, 6.12), GMEMU_TRACE=1,\n"
+		   "\nEnvironment: GMEMU_ABI (contentmodes, v8, 7.4, 6.18, 6.12),\n"
+		   "GMEMU_KVM_PARAMS (gmem_in_place_conversion=Y|N), GMEMU_TRACE=1,\n"
 		   "GMEMU_REVOKE_TIMEOUT_MS (1-3600000), GMEMU_VCPU (kvm, emulated).\n");
 }
 

@@ -172,15 +172,12 @@ static int gmem_bind_check(struct vm *vm,
 	return 0;
 }
 
-int vm_set_memory_region(struct vm *vm,
-			 const struct kvm_userspace_memory_region2 *r, bool v2,
-			 struct gmem *g, int gmem_err)
+/* The checks before the memslot lock, in the kernel's order. */
+static int region_check(struct vm *vm,
+			const struct kvm_userspace_memory_region2 *r, bool v2)
 {
 	uint32_t valid = KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY;
 	uint32_t as_id = r->slot >> 16, id = r->slot & 0xffff;
-	struct memslot *old, *s;
-	size_t i;
-	int err;
 
 	if (v2)
 		valid |= KVM_MEM_GUEST_MEMFD;
@@ -204,7 +201,23 @@ int vm_set_memory_region(struct vm *vm,
 	if (r->guest_phys_addr + r->memory_size < r->guest_phys_addr ||
 	    r->userspace_addr + r->memory_size < r->userspace_addr)
 		return -EINVAL;
+	return 0;
+}
 
+int vm_set_memory_region(struct vm *vm,
+			 const struct kvm_userspace_memory_region2 *r, bool v2,
+			 struct gmem *g, int gmem_err)
+{
+	uint32_t as_id = r->slot >> 16;
+	struct memslot *old, *s;
+	size_t i;
+	int err;
+
+	err = region_check(vm, r, v2);
+	if (err) {
+		gmem_put(g); /* the caller's reference ends here too */
+		return err;
+	}
 	pthread_rwlock_wrlock(&vm->slots_lock);
 	old = slot_by_id(vm, r->slot);
 	if (!r->memory_size) {
