@@ -289,6 +289,136 @@ static int guest_access(int vm, int gmem, uint64_t gpa, void *buf, size_t len,
 	return 0;
 }
 
+/*
+ * The launch, as the platform's VMM drives it: the SEV-SNP commands on the
+ * snp model, the TDX ones on the tdx model (a vCPU needed, so a backend),
+ * gmemu's model-neutral gmemu_vm_populate/finalize elsewhere.
+ */
+enum launch_kind { LAUNCH_NEUTRAL, LAUNCH_SNP, LAUNCH_TDX };
+
+struct launch {
+	enum launch_kind kind;
+	int vm, sev, vcpu;
+};
+
+static void snp_op(struct launch *l, uint32_t id, void *data, const char *what)
+{
+	struct kvm_sev_cmd c = { .id = id, .data = (uintptr_t)data,
+				 .sev_fd = (uint32_t)l->sev };
+
+	if (gmemu_ioctl(l->vm, KVM_MEMORY_ENCRYPT_OP, &c))
+		die(what);
+}
+
+static void tdx_op(int fd, uint32_t id, uint32_t flags, void *data,
+		   const char *what)
+{
+	struct kvm_tdx_cmd c = { .id = id, .flags = flags, .data = (uintptr_t)data };
+
+	if (gmemu_ioctl(fd, KVM_MEMORY_ENCRYPT_OP, &c))
+		die(what);
+}
+
+static void launch_begin(struct launch *l, int vm, unsigned long type)
+{
+	l->vm = vm;
+	l->sev = l->vcpu = -1;
+	l->kind = LAUNCH_NEUTRAL;
+	if (type == KVM_X86_SNP_VM) {
+		struct kvm_sev_init init = { .ghcb_version = 2 };
+		struct kvm_sev_snp_launch_start start = { .policy = 0x30000 };
+
+		l->sev = gmemu_open("/dev/sev", O_RDWR | O_CLOEXEC);
+		if (l->sev < 0)
+			die("/dev/sev");
+		l->kind = LAUNCH_SNP;
+		snp_op(l, KVM_SEV_INIT2, &init, "KVM_SEV_INIT2");
+		snp_op(l, KVM_SEV_SNP_LAUNCH_START, &start, "KVM_SEV_SNP_LAUNCH_START");
+		printf("  KVM_SEV_INIT2, KVM_SEV_SNP_LAUNCH_START (sev_fd: /dev/sev)\n");
+	} else if (type == KVM_X86_TDX_VM) {
+		struct kvm_tdx_init_vm *init =
+			calloc(1, sizeof(*init) + sizeof(struct kvm_cpuid_entry2));
+
+		if (!init)
+			die("calloc");
+		init->xfam = 3;
+		init->cpuid.nent = 1;
+		init->cpuid.entries[0].function = 0x80000008;
+		init->cpuid.entries[0].eax = 0x3030;
+		tdx_op(vm, KVM_TDX_INIT_VM, 0, init, "KVM_TDX_INIT_VM");
+		free(init);
+		/* the image goes in through a vCPU: KVM_TDX_INIT_VCPU first */
+		l->vcpu = gmemu_ioctl(vm, KVM_CREATE_VCPU, 0);
+		if (l->vcpu < 0) {
+			printf("  KVM_TDX_INIT_VM; no vCPU backend here for "
+			       "KVM_TDX_INIT_VCPU: gmemu's own launch calls instead\n");
+			return;
+		}
+		tdx_op(l->vcpu, KVM_TDX_INIT_VCPU, 0, NULL, "KVM_TDX_INIT_VCPU");
+		l->kind = LAUNCH_TDX;
+		printf("  KVM_TDX_INIT_VM, KVM_TDX_INIT_VCPU\n");
+	}
+}
+
+/* Add the image at GPA_BASE: in place (src NULL) or copied. */
+static const char *launch_add(struct launch *l, const void *src, uint64_t len)
+{
+	if (l->kind == LAUNCH_SNP) {
+		struct kvm_sev_snp_launch_update u = {
+			.gfn_start = GPA_BASE >> 12, .uaddr = (uintptr_t)src,
+			.len = len, .type = KVM_SEV_SNP_PAGE_TYPE_NORMAL,
+		};
+
+		while (u.len)
+			snp_op(l, KVM_SEV_SNP_LAUNCH_UPDATE, &u,
+			       "KVM_SEV_SNP_LAUNCH_UPDATE");
+		return src ? "KVM_SEV_SNP_LAUNCH_UPDATE from a copy (uaddr)"
+			   : "KVM_SEV_SNP_LAUNCH_UPDATE in place (uaddr 0)";
+	}
+	if (l->kind == LAUNCH_TDX) {
+		struct kvm_tdx_init_mem_region r = {
+			.source_addr = (uintptr_t)src, .gpa = GPA_BASE,
+			.nr_pages = len / PAGE,
+		};
+
+		while (r.nr_pages)
+			tdx_op(l->vcpu, KVM_TDX_INIT_MEM_REGION,
+			       KVM_TDX_MEASURE_MEMORY_REGION, &r,
+			       "KVM_TDX_INIT_MEM_REGION");
+		return src ? "KVM_TDX_INIT_MEM_REGION from a copy, measured"
+			   : "KVM_TDX_INIT_MEM_REGION in place (source 0), measured";
+	}
+	if (gmemu_vm_populate(l->vm, GPA_BASE, src, len))
+		die("gmemu_vm_populate");
+	return src ? "populate the image from a copy"
+		   : "populate the image in place (src NULL)";
+}
+
+static const char *launch_finish(struct launch *l)
+{
+	if (l->kind == LAUNCH_SNP) {
+		struct kvm_sev_snp_launch_finish f = { 0 };
+
+		snp_op(l, KVM_SEV_SNP_LAUNCH_FINISH, &f, "KVM_SEV_SNP_LAUNCH_FINISH");
+		return "KVM_SEV_SNP_LAUNCH_FINISH: launched";
+	}
+	if (l->kind == LAUNCH_TDX) {
+		tdx_op(l->vm, KVM_TDX_FINALIZE_VM, 0, NULL, "KVM_TDX_FINALIZE_VM");
+		return "KVM_TDX_FINALIZE_VM: launched";
+	}
+	if (gmemu_vm_finalize(l->vm))
+		die("gmemu_vm_finalize");
+	return "finalize launch";
+}
+
+static void launch_end(struct launch *l)
+{
+	if (l->vcpu >= 0)
+		gmemu_close(l->vcpu);
+	if (l->sev >= 0)
+		gmemu_close(l->sev);
+}
+
 static void demo_model(int kvm, const struct vm_type_name *t)
 {
 	struct kvm_create_guest_memfd args = {
@@ -303,6 +433,8 @@ static void demo_model(int kvm, const struct vm_type_name *t)
 	uint64_t to_private_pre, to_shared_post, back;
 	uint8_t m[32], *view;
 	char line[160], buf[32];
+	struct launch l;
+	const char *how;
 	long pre, post;
 	double t0;
 	int vm, gmem;
@@ -318,6 +450,7 @@ static void demo_model(int kvm, const struct vm_type_name *t)
 	       t->name, modes_str(pre), modes_str(post));
 	/* Modes come from capabilities, never from the VM type. */
 	to_private_pre = pre & PRESERVE ? PRESERVE : 0;
+	launch_begin(&l, vm, t->type);
 	to_shared_post = post & ZERO ? ZERO : 0;
 	back = post & PRESERVE ? PRESERVE : 0;
 
@@ -369,21 +502,20 @@ static void demo_model(int kvm, const struct vm_type_name *t)
 
 	t0 = now_us();
 	if (to_private_pre) {
-		if (gmemu_vm_populate(vm, GPA_BASE, NULL, IMAGE_PAGES * PAGE))
-			die("gmemu_vm_populate");
-		step(gmem, "populate the image in place (src NULL)", t0);
+		how = launch_add(&l, NULL, IMAGE_PAGES * PAGE);
+		step(gmem, how, t0);
 	} else {
 		/* no PRESERVE: the image must be copied in */
-		uint8_t *copy = calloc(IMAGE_PAGES, PAGE);
+		uint8_t *copy = aligned_alloc(PAGE, IMAGE_PAGES * PAGE);
 
 		if (!copy)
-			die("calloc");
+			die("aligned_alloc");
+		memset(copy, 0, IMAGE_PAGES * PAGE);
 		for (int p = 0; p < IMAGE_PAGES; p++)
 			memcpy(copy + p * PAGE, image, sizeof(image) - 1);
-		if (gmemu_vm_populate(vm, GPA_BASE, copy, IMAGE_PAGES * PAGE))
-			die("gmemu_vm_populate");
+		how = launch_add(&l, copy, IMAGE_PAGES * PAGE);
 		free(copy);
-		step(gmem, "populate the image from a copy", t0);
+		step(gmem, how, t0);
 	}
 	if (gmemu_vm_measurement(vm, m))
 		die("gmemu_vm_measurement");
@@ -393,9 +525,8 @@ static void demo_model(int kvm, const struct vm_type_name *t)
 	printf("\n");
 
 	t0 = now_us();
-	if (gmemu_vm_finalize(vm))
-		die("gmemu_vm_finalize");
-	step(gmem, "finalize launch", t0);
+	how = launch_finish(&l);
+	step(gmem, how, t0);
 
 	memset(buf, 0, sizeof(buf));
 	if (guest_access(vm, gmem, GPA_BASE + 3 * PAGE, buf, 16,
@@ -437,6 +568,7 @@ static void demo_model(int kvm, const struct vm_type_name *t)
 		show_bytes("host now reads page 0:", view);
 	}
 out:
+	launch_end(&l);
 	gmemu_munmap(view, DEMO_PAGES * PAGE);
 	gmemu_close(gmem);
 	gmemu_close(vm);
