@@ -283,12 +283,13 @@ TEST(init_mem_region_in_place_and_measured)
 
 TEST(init_mem_region_checks_and_progress)
 {
-	uint8_t *src = aligned_alloc(PAGE, 4 * PAGE);
+	uint8_t *src = aligned_alloc(PAGE, 4 * PAGE), m0[32], m1[32];
 	struct kvm_tdx_init_mem_region r;
 
 	setup();
 	td_ready(0);
 	CHECK_CONVERT(gmem_, 0, 2 * PAGE, true, 0); /* pages 2+ shared */
+	CHECK_OK(gmemu_vm_measurement(vm_, m0));
 	CHECK_EQ(add_region(BASE, 1, src, 2, NULL), -EINVAL);     /* flags */
 	CHECK_EQ(add_region(BASE, 1, src + 1, 0, NULL), -EINVAL); /* unaligned */
 	CHECK_EQ(add_region(BASE + 1, 1, src, 0, NULL), -EINVAL);
@@ -296,6 +297,10 @@ TEST(init_mem_region_checks_and_progress)
 	CHECK_EQ(add_region(BASE, 1ULL << 60, src, 0, NULL), -EINVAL);
 	CHECK_EQ(add_region(BASE | (1ULL << 47), 1, src, 0, NULL), -EINVAL); /* shared GPA */
 	CHECK_EQ(tdx_op(vcpu_, KVM_TDX_INIT_MEM_REGION, 0, NULL), -EFAULT);
+	/* refused: nothing added, nothing measured */
+	CHECK_OK(gmemu_vm_measurement(vm_, m1));
+	CHECK(memcmp(m0, m1, 32) == 0);
+	CHECK_OK(add_region(BASE, 1, src, KVM_TDX_MEASURE_MEMORY_REGION, NULL));
 	/* a region running into a shared page: one page done, EINVAL, and
 	 * the struct says where it stopped */
 	memset(src, 0x31, 4 * PAGE);
