@@ -252,3 +252,22 @@ TEST(info_names_the_profile)
 	CHECK_OK(gmemu_gmem_info(gmem, &info));
 	CHECK(!strcmp(info.profile, "7.4"));
 }
+
+TEST(overlapping_guest_memfd_binding_is_eexist)
+{
+	struct kvm_userspace_memory_region2 r = {
+		.slot = 0, .flags = KVM_MEM_GUEST_MEMFD,
+		.guest_phys_addr = 0x100000, .memory_size = 2 * PAGE,
+	};
+	int vm, gmem = gmem74(&vm);
+
+	r.guest_memfd = (uint32_t)gmem;
+	CHECK_OK(gmemu_ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &r));
+	/* kvm_gmem_commit_memory_region(): the range is bound already */
+	r.slot = 1;
+	r.guest_phys_addr = 0x200000;
+	r.guest_memfd_offset = PAGE;
+	CHECK_ERR(gmemu_ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &r), EEXIST);
+	r.guest_memfd_offset = 2 * PAGE;
+	CHECK_OK(gmemu_ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &r));
+}

@@ -109,6 +109,9 @@ struct abi_profile {
 	bool launch_series;
 	/* 6.12's SNP policy checks: SMT required, SINGLE_SOCKET refused */
 	bool snp_policy_smt;
+	/* a guest_memfd range another memslot binds: EEXIST (7.4), not
+	 * EINVAL */
+	bool gmem_rebind_eexist;
 };
 
 /* The ABI a system handle (and everything created from it) presents. */

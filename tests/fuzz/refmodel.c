@@ -361,7 +361,9 @@ long rm_set_slot(struct refmodel *m, int vi, uint32_t id, uint64_t gpa,
 			if (vm->slot[i].live && vm->slot[i].gmem == gi &&
 			    overlap(vm->slot[i].offset * PG,
 				    vm->slot[i].npages * PG, offset, size))
-				return -EINVAL;
+				return m->profile == RM_7_4_OFF ||
+						       m->profile == RM_7_4_ON
+					       ? -EEXIST : -EINVAL;
 	}
 	if (free < 0)
 		return -ENOSPC; /* the driver never gets here */
