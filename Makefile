@@ -38,10 +38,11 @@ TEST_SRC := $(wildcard tests/t_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/b_*.c)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
-EXAMPLES := $(BUILD)/examples/convert $(BUILD)/examples/uapi_convert
+EXAMPLES := $(BUILD)/examples/convert $(BUILD)/examples/uapi_convert \
+            $(BUILD)/examples/uapi_launch
 # Tests also built against plain libc calls, to run under the interposer
 PLAIN_TESTS := t_interposer t_convert_checks t_gmem_create t_memslots t_pins t_vcpu t_launch \
-               t_legacy t_caps t_kvm t_guest_scenario
+               t_legacy t_caps t_kvm t_guest_scenario t_sev t_tdx t_prefault t_abi74
 GUESTS   := $(patsubst tests/guests/%.S,$(BUILD)/guests/%.bin,$(wildcard tests/guests/*.S))
 
 .PHONY: all check check-plain check-asan check-clang check-tsan demo bench \
@@ -140,8 +141,8 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libgmemu-internal.a
 	@$(CC) $(BASEFLAGS) $(DEPFLAGS) -DGMEMU_TESTING -Isrc $(CFLAGS) -o $@ $< \
 	  $(BUILD)/libgmemu-internal.a $(LDLIBS) -lm
 
-# kernel UAPI only: no gmemu at all (it runs under gmemu run)
-$(BUILD)/examples/uapi_convert: examples/uapi_convert.c
+# kernel UAPI only: no gmemu at all (they run under gmemu run)
+$(BUILD)/examples/uapi_%: examples/uapi_%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	@$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) $(SANFLAGS) $(DEPFLAGS) $(CFLAGS) -o $@ $<

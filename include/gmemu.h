@@ -33,8 +33,8 @@ extern "C" {
 GMEMU_API const char *gmemu_version(void);
 
 /*
- * Check every GMEMU_* variable the library reads (GMEMU_ABI, GMEMU_TRACE,
- * GMEMU_REVOKE_TIMEOUT_MS, GMEMU_VCPU): 0, or -1/EINVAL after one line on
+ * Check every GMEMU_* variable the library reads (GMEMU_ABI,
+ * GMEMU_KVM_PARAMS, GMEMU_TRACE, GMEMU_REVOKE_TIMEOUT_MS, GMEMU_VCPU): 0, or -1/EINVAL after one line on
  * stderr per refused value, naming the variable and what it accepts.  The
  * call that reads a refused variable fails EINVAL the same way.
  */
@@ -62,8 +62,20 @@ GMEMU_API int gmemu_check_env(void);
 #ifndef KVM_CAP_GUEST_MEMFD_FLAGS
 #define KVM_CAP_GUEST_MEMFD_FLAGS 244
 #endif
+#ifndef KVM_CAP_PRE_FAULT_MEMORY
+#define KVM_CAP_PRE_FAULT_MEMORY 236
+#endif
+/*
+ * KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES moved while the in-place series
+ * was reviewed: 250 in its v8 (and the content-mode design), 252 as queued
+ * for Linux 7.4.  Each profile answers at its own number only (0 at the
+ * other).  The kernel name keeps v8's number here; a program built against
+ * a 7.4 <linux/kvm.h> gets 252, which the 7.4 profile answers.
+ */
+#define GMEMU_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES_V8 250
+#define GMEMU_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES_7_4 252
 #ifndef KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES
-#define KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES 250
+#define KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES GMEMU_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES_V8
 #endif
 #ifndef KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS
 #define KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS 1000
@@ -74,6 +86,17 @@ GMEMU_API int gmemu_check_env(void);
 #ifndef KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_FLAGS
 #define KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_FLAGS 1002
 #endif
+/*
+ * gmemu's own provisional numbers (content-mode design, contentmodes
+ * profile): the modes KVM_SET_MEMORY_ATTRIBUTES2 accepts for one direction
+ * in one launch phase.  A VMM converting to shared before finalize may use
+ * exactly the bits of ..._PRE_LAUNCH_SHARED_FLAGS, and so on; flags = 0 is
+ * always accepted.  0 in every other profile.
+ */
+#define KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_SHARED_FLAGS 1003
+#define KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_PRIVATE_FLAGS 1004
+#define KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_SHARED_FLAGS 1005
+#define KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_PRIVATE_FLAGS 1006
 
 #ifndef KVM_X86_DEFAULT_VM
 #define KVM_X86_DEFAULT_VM 0
@@ -169,12 +192,125 @@ struct kvm_userspace_memory_region2 {
 #define KVM_MEMORY_EXIT_FLAG_PRIVATE (1ULL << 3)
 #endif
 
+#ifndef KVM_PRE_FAULT_MEMORY
+struct kvm_pre_fault_memory {
+	__u64 gpa;
+	__u64 size;   /* in/out: what is left */
+	__u64 flags;
+	__u64 padding[5];
+};
+#define KVM_PRE_FAULT_MEMORY _IOWR(KVMIO, 0xd5, struct kvm_pre_fault_memory)
+#endif
+
+/*
+ * The vendor launch commands of KVM_MEMORY_ENCRYPT_OP (SEV-SNP since Linux
+ * 6.11, TDX since 6.16), with the kernel's layouts, for build machines
+ * whose <linux/kvm.h> predates them.
+ */
+#ifndef KVM_X86_SEV_VM
+#define KVM_X86_SEV_VM 2
+#define KVM_X86_SEV_ES_VM 3
+#define KVM_SEV_INIT2 22
+struct kvm_sev_init {
+	__u64 vmsa_features;
+	__u32 flags;
+	__u16 ghcb_version;
+	__u16 pad1;
+	__u32 pad2[8];
+};
+#endif
+
+#ifndef KVM_SEV_SNP_PAGE_TYPE_NORMAL
+#define KVM_SEV_SNP_LAUNCH_START 100
+#define KVM_SEV_SNP_LAUNCH_UPDATE 101
+#define KVM_SEV_SNP_LAUNCH_FINISH 102
+struct kvm_sev_snp_launch_start {
+	__u64 policy;
+	__u8 gosvw[16];
+	__u16 flags;
+	__u8 pad0[6];
+	__u64 pad1[4];
+};
+#define KVM_SEV_SNP_PAGE_TYPE_NORMAL 0x1
+#define KVM_SEV_SNP_PAGE_TYPE_ZERO 0x3
+#define KVM_SEV_SNP_PAGE_TYPE_UNMEASURED 0x4
+#define KVM_SEV_SNP_PAGE_TYPE_SECRETS 0x5
+#define KVM_SEV_SNP_PAGE_TYPE_CPUID 0x6
+struct kvm_sev_snp_launch_update {
+	__u64 gfn_start;
+	__u64 uaddr;  /* 0: in place (profiles with in-place conversion) */
+	__u64 len;
+	__u8 type;
+	__u8 pad0;
+	__u16 flags;
+	__u32 pad1;
+	__u64 pad2[4];
+};
+#define KVM_SEV_SNP_ID_BLOCK_SIZE 96
+#define KVM_SEV_SNP_ID_AUTH_SIZE 4096
+#define KVM_SEV_SNP_FINISH_DATA_SIZE 32
+struct kvm_sev_snp_launch_finish {
+	__u64 id_block_uaddr;
+	__u64 id_auth_uaddr;
+	__u8 id_block_en;
+	__u8 auth_key_en;
+	__u8 vcek_disabled;
+	__u8 host_data[KVM_SEV_SNP_FINISH_DATA_SIZE];
+	__u8 pad0[3];
+	__u16 flags;
+	__u64 pad1[4];
+};
+#endif
+
+#ifndef KVM_TDX_MEASURE_MEMORY_REGION
+#define KVM_TDX_CAPABILITIES 0
+#define KVM_TDX_INIT_VM 1
+#define KVM_TDX_INIT_VCPU 2
+#define KVM_TDX_INIT_MEM_REGION 3
+#define KVM_TDX_FINALIZE_VM 4
+#define KVM_TDX_GET_CPUID 5
+struct kvm_tdx_cmd {
+	__u32 id;
+	__u32 flags;
+	__u64 data;
+	__u64 hw_error;
+};
+struct kvm_tdx_capabilities {
+	__u64 supported_attrs;
+	__u64 supported_xfam;
+	__u64 kernel_tdvmcallinfo_1_r11;
+	__u64 user_tdvmcallinfo_1_r11;
+	__u64 kernel_tdvmcallinfo_1_r12;
+	__u64 user_tdvmcallinfo_1_r12;
+	__u64 reserved[250];
+	struct kvm_cpuid2 cpuid;
+};
+struct kvm_tdx_init_vm {
+	__u64 attributes;
+	__u64 xfam;
+	__u64 mrconfigid[6];
+	__u64 mrowner[6];
+	__u64 mrownerconfig[6];
+	__u64 reserved[12];
+	struct kvm_cpuid2 cpuid;
+};
+#define KVM_TDX_MEASURE_MEMORY_REGION (1UL << 0)
+struct kvm_tdx_init_mem_region {
+	__u64 source_addr; /* 0: in place (profiles with in-place conversion) */
+	__u64 gpa;
+	__u64 nr_pages;
+};
+#endif
+
 /* ---- entry points that mirror system calls ---- */
 
 /* The analogue of open("/dev/kvm"): profile from $GMEMU_ABI (default
  * "contentmodes"). */
 GMEMU_API int gmemu_kvm_open(void);
-/* Same with an explicit ABI profile: "contentmodes", "v8"; NULL = env. */
+/* Same with an explicit ABI profile: "contentmodes", "v8", "7.4", "6.18"
+ * (or "legacy"), "6.12"; NULL = env.  The kvm module's parameters come from
+ * $GMEMU_KVM_PARAMS either way (gmem_in_place_conversion=Y|N, default N:
+ * the 7.4 profile's in-place conversion). */
 GMEMU_API int gmemu_kvm_open_abi(const char *profile);
 
 GMEMU_API int gmemu_ioctl(int fd, unsigned long request, ...);
@@ -195,8 +331,9 @@ GMEMU_API int gmemu_close(int fd);
  * More mirrors, for programs (and the LD_PRELOAD interposer) that route
  * every descriptor and path through gmemu.  A duplicated gmemu descriptor
  * names the same object; lseek and the stat calls report a gmem's own size;
- * /dev/kvm and the kvm module's parameters under /sys/module/kvm/parameters
- * exist whether or not the host has them (gmemu_path_emulated tells which
+ * /dev/kvm, /dev/sev (the sev_fd the SEV launch commands check) and the kvm
+ * module's parameters under /sys/module/kvm/parameters exist whether or
+ * not the host has them (gmemu_path_emulated tells which
  * paths gmemu answers); madvise and mremap follow guest_memfd's rules on
  * views; gmemu's own descriptors cannot be closed or replaced through them
  * (EBADF, EBUSY).
@@ -228,6 +365,7 @@ enum gmemu_fd_kind {
 	GMEMU_FD_GMEM,
 	GMEMU_FD_VCPU,
 	GMEMU_FD_INTERNAL,   /* one of gmemu's own, not the program's */
+	GMEMU_FD_SEV,        /* the /dev/sev handle (sev_fd of the SEV commands) */
 };
 /* The kind, attaching a gmem received from elsewhere on first sight; -1
  * and errno when fd is gmemu's but unusable here (EIO: a VM or vCPU of

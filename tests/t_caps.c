@@ -35,6 +35,13 @@ TEST(constants_match_spec)
 	CHECK_EQ(KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS, 1000);
 	CHECK_EQ(KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_FLAGS, 1001);
 	CHECK_EQ(KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_FLAGS, 1002);
+	CHECK_EQ(KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_SHARED_FLAGS, 1003);
+	CHECK_EQ(KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_PRIVATE_FLAGS, 1004);
+	CHECK_EQ(KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_SHARED_FLAGS, 1005);
+	CHECK_EQ(KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_PRIVATE_FLAGS, 1006);
+	CHECK_EQ(GMEMU_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES_V8, 250);
+	CHECK_EQ(GMEMU_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES_7_4, 252);
+	CHECK_EQ(KVM_CAP_PRE_FAULT_MEMORY, 236);
 	CHECK_EQ(KVM_X86_DEFAULT_VM, 0);
 	CHECK_EQ(KVM_X86_SW_PROTECTED_VM, 1);
 	CHECK_EQ(KVM_X86_SNP_VM, 4);
@@ -260,6 +267,42 @@ TEST(capabilities_6_12)
 	}
 }
 
+TEST(capabilities_7_4)
+{
+	/* the series as queued for 7.4: off, the kernel is 6.18 to
+	 * userspace; on, the cap answers at 252 (and only there) */
+	const struct caps off_sys = { 0, 0, 0, 0, 8, 3 }, off_def = { 0, 0, 0, 0, 0, 3 },
+			  off_coco = { 0, 0, 0, 0, 8, 1 }, on = { 0, 0, 0, 0, 0, 3 };
+	int kvm, i;
+
+	setenv("GMEMU_KVM_PARAMS", "gmem_in_place_conversion=N", 1);
+	kvm = open_kvm("7.4");
+	check_caps(kvm, &off_sys, "7.4 off, system");
+	CHECK_EQ(gmemu_ioctl(kvm, KVM_CHECK_EXTENSION,
+			     GMEMU_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES_7_4), 0);
+	for (i = 0; i < 5; i++) {
+		int vm = create_vm(kvm, types[i]);
+
+		check_caps(vm, i == 0 ? &off_def : &off_coco, "7.4 off, vm");
+		gmemu_close(vm);
+	}
+	setenv("GMEMU_KVM_PARAMS", "gmem_in_place_conversion=Y", 1);
+	kvm = open_kvm("7.4");
+	check_caps(kvm, &on, "7.4 on, system");
+	CHECK_EQ(gmemu_ioctl(kvm, KVM_CHECK_EXTENSION,
+			     GMEMU_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES_7_4), 8);
+	for (i = 0; i < 5; i++) {
+		int vm = create_vm(kvm, types[i]);
+
+		check_caps(vm, &on, "7.4 on, vm");
+		CHECK_EQ(gmemu_ioctl(vm, KVM_CHECK_EXTENSION,
+				     GMEMU_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES_7_4),
+			 i ? 8 : 0);
+		gmemu_close(vm);
+	}
+	unsetenv("GMEMU_KVM_PARAMS");
+}
+
 TEST(finalize_once)
 {
 	int kvm = open_kvm(NULL), vm = create_vm(kvm, KVM_X86_SNP_VM);
@@ -268,4 +311,150 @@ TEST(finalize_once)
 	CHECK_ERR(gmemu_vm_finalize(vm), EINVAL);
 	CHECK_ERR(gmemu_vm_finalize(kvm), EINVAL);
 	CHECK_ERR(gmemu_vm_finalize(-1), EBADF);
+}
+
+/* ---- per direction (contract §4.2, §4.5) ---- */
+
+static const long dir_caps[2][2] = {
+	/* [phase][to_private] */
+	{ KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_SHARED_FLAGS,
+	  KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_PRIVATE_FLAGS },
+	{ KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_SHARED_FLAGS,
+	  KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_PRIVATE_FLAGS },
+};
+
+TEST(direction_capabilities_contentmodes)
+{
+	/* contract §4.4, written out: [type][phase][to_private] */
+	static const long want[5][2][2] = {
+		{ { 0, 0 }, { 0, 0 } },                 /* default */
+		{ { Z | P, P }, { Z | P, P } },         /* sw_protected */
+		{ { Z | P, P }, { Z | P, P } },         /* pkvm */
+		{ { Z, P }, { Z, 0 } },                 /* snp */
+		{ { Z, P }, { Z, 0 } },                 /* tdx */
+	};
+	int kvm = open_kvm("contentmodes"), t, ph, d;
+
+	for (ph = 0; ph < 2; ph++)
+		for (d = 0; d < 2; d++)
+			CHECK_EQ(gmemu_ioctl(kvm, KVM_CHECK_EXTENSION, dir_caps[ph][d]),
+				 d ? P : Z | P); /* the system handle: the union */
+	for (t = 0; t < 5; t++) {
+		int vm = create_vm(kvm, types[t]);
+
+		for (ph = 0; ph < 2; ph++)
+			for (d = 0; d < 2; d++)
+				if (gmemu_ioctl(vm, KVM_CHECK_EXTENSION, dir_caps[ph][d]) !=
+				    want[t][ph][d])
+					FAIL("type %d phase %d %s: %d, want %ld", t, ph,
+					     d ? "private" : "shared",
+					     gmemu_ioctl(vm, KVM_CHECK_EXTENSION,
+							 dir_caps[ph][d]),
+					     want[t][ph][d]);
+		gmemu_close(vm);
+	}
+}
+
+struct profile_case {
+	const char *name, *params;
+};
+
+static const struct profile_case every_profile[] = {
+	{ "contentmodes", NULL }, { "v8", NULL },
+	{ "7.4", "gmem_in_place_conversion=N" },
+	{ "7.4", "gmem_in_place_conversion=Y" },
+	{ "6.18", NULL }, { "6.12", NULL },
+};
+
+static int open_case(const struct profile_case *pc)
+{
+	if (pc->params)
+		setenv("GMEMU_KVM_PARAMS", pc->params, 1);
+	else
+		unsetenv("GMEMU_KVM_PARAMS");
+	return open_kvm(pc->name);
+}
+
+/* One conversion of page 0 to the other state with flags, on a fresh VM
+ * of type in phase: 0 or -errno. */
+static int try_mode(int kvm, unsigned long type, int post, int to_private,
+		    uint64_t flags, long *capv)
+{
+	struct kvm_create_guest_memfd c = { .size = 2 * PAGE };
+	int vm = create_vm(kvm, type), gmem, r;
+
+	c.flags = gmemu_ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_GUEST_MEMFD_FLAGS);
+	gmem = gmemu_ioctl(vm, KVM_CREATE_GUEST_MEMFD, &c);
+	CHECK(gmem >= 0);
+	if (post)
+		CHECK_OK(gmemu_vm_finalize(vm));
+	*capv = gmemu_ioctl(vm, KVM_CHECK_EXTENSION, dir_caps[post][to_private]);
+	/* page 0 in the state the conversion leaves (flags 0 is always
+	 * accepted), where the gmem converts at all */
+	if (!to_private)
+		set_attrs(gmem, 0, PAGE, true, 0);
+	else if (!(c.flags & GUEST_MEMFD_FLAG_INIT_SHARED))
+		set_attrs(gmem, 0, PAGE, false, 0);
+	r = set_attrs(gmem, 0, PAGE, to_private, flags);
+	gmemu_close(gmem);
+	gmemu_close(vm);
+	return r;
+}
+
+TEST(capabilities_a_vmm_can_trust)
+{
+	/* For every model, profile, phase and direction: flags taken from
+	 * the direction's capability never fail EOPNOTSUPP (they succeed),
+	 * and a mode outside it never succeeds -- EOPNOTSUPP where the
+	 * profile has content modes and the VM private memory, else the
+	 * profile's EINVAL (any flag, or no private memory) or ENOTTY (no
+	 * in-place conversion at all). */
+	static const uint64_t modes[] = { Z, P };
+	size_t p, t, m;
+	int ph, d, n = 0;
+
+	for (p = 0; p < ARRAY_SIZE(every_profile); p++) {
+		int kvm = open_case(&every_profile[p]);
+		bool cm = !strcmp(every_profile[p].name, "contentmodes");
+
+		for (t = 0; t < 5; t++)
+			for (ph = 0; ph < 2; ph++)
+				for (d = 0; d < 2; d++)
+					for (m = 0; m < 2; m++) {
+						long capv;
+						int r = try_mode(kvm, types[t], ph, d,
+								 modes[m], &capv);
+						int e0 = try_mode(kvm, types[t], ph, d, 0,
+								  &capv);
+
+						n++;
+						if (capv & (long)modes[m]) {
+							if (r)
+								FAIL("%s type %zu phase %d %s: "
+								     "cap has %#llx, got %d",
+								     every_profile[p].name, t, ph,
+								     d ? "private" : "shared",
+								     (unsigned long long)modes[m], r);
+							continue;
+						}
+						if (!r)
+							FAIL("%s type %zu phase %d %s: %#llx "
+							     "outside the cap succeeded",
+							     every_profile[p].name, t, ph,
+							     d ? "private" : "shared",
+							     (unsigned long long)modes[m]);
+						if (cm && t > 0 ? r != -EOPNOTSUPP
+								: r != -EINVAL && r != -ENOTTY)
+							FAIL("%s type %zu phase %d %s: %#llx: %d",
+							     every_profile[p].name, t, ph,
+							     d ? "private" : "shared",
+							     (unsigned long long)modes[m], r);
+						/* and flags 0 is a conversion as any */
+						if (e0 && e0 != -ENOTTY && (t > 0 || e0 != -EINVAL))
+							FAIL("flags 0: %d", e0);
+					}
+		gmemu_close(kvm);
+	}
+	printf("# %d combinations\n", n);
+	unsetenv("GMEMU_KVM_PARAMS");
 }

@@ -34,7 +34,8 @@ check demo_runs_the_named_models bash -c "
 	[ \$rc -eq 2 ] && echo \"\$out\" | grep -q \"no model 'nosuch'\""
 check bad_environment_refused bash -c "
 	for v in 'GMEMU_ABI=' 'GMEMU_ABI=bogus' 'GMEMU_TRACE=yes' 'GMEMU_REVOKE_TIMEOUT_MS=abc' \
-		 'GMEMU_REVOKE_TIMEOUT_MS=0' 'GMEMU_REVOKE_TIMEOUT_MS=-5' 'GMEMU_VCPU=qemu' 'GMEMU_PRELOAD_FOLLOW=2'; do
+		 'GMEMU_REVOKE_TIMEOUT_MS=0' 'GMEMU_REVOKE_TIMEOUT_MS=-5' 'GMEMU_VCPU=qemu' 'GMEMU_PRELOAD_FOLLOW=2' \
+		 'GMEMU_KVM_PARAMS=gmem_in_place_conversion=perhaps' 'GMEMU_KVM_PARAMS=x=Y'; do
 		name=\${v%%=*}
 		out=\$(env \"\$v\" '$g' caps 2>&1 >/dev/null); rc=\$?
 		[ \$rc -eq 2 ] || { echo \"\$v: exit \$rc\"; exit 1; }

@@ -13,7 +13,13 @@ check() { # name, command...
 echo "1..6"
 check readme_example bash -c "'$build/examples/convert' | grep -qx 'payload for the guest'"
 check demo_runs_every_model bash -c "'$build/gmemu' demo > '$build/demo.out' && for m in sw_protected pkvm snp tdx; do grep -q \"^== \$m\" '$build/demo.out' || exit 1; done && grep -q 'SIGBUS at' '$build/demo.out' && ! grep -q 'failed' '$build/demo.out' && [ \$(grep -c 'launch measurement: [0-9a-f]\{64\}' '$build/demo.out') -eq 4 ] && [ \$(grep -c 'guest reads page 3 privately: \"GMEMU BOOT IMAGE\"' '$build/demo.out') -eq 4 ] && grep -q 'KVM_EXIT_MEMORY_FAULT (flags PRIVATE' '$build/demo.out' && { ! grep -q 'vCPUs run here' '$build/demo.out' || [ \$(grep -c 'the access completes, reading' '$build/demo.out') -eq 2 ]; } && ! LC_ALL=C grep -q '[^[:print:][:space:]]' '$build/demo.out' && GMEMU_ABI=v8 '$build/gmemu' demo | grep -q 'profile v8' && GMEMU_ABI=legacy '$build/gmemu' demo | grep -q 'showing contentmodes'"
-check caps_table bash -c "'$build/gmemu' caps | grep -q '^contentmodes  snp  *ZERO|PRESERVE  ZERO|PRESERVE  ZERO  ' && '$build/gmemu' caps | grep -q '^6.18  *snp  .*PRIVATE  *MMAP *\$'"
+check caps_table bash -c "'$build/gmemu' caps > '$build/caps.out' &&
+	grep -q '^contentmodes  snp  *ZERO|PRESERVE  ZERO|PRESERVE  ZERO  ' '$build/caps.out' &&
+	grep -q '^6.18  *snp  .*PRIVATE  *MMAP *\$' '$build/caps.out' &&
+	grep -q '^7.4+in-place  snp  *-  *-  *-  *-  *PRIVATE  *-  *MMAP|INIT_SHARED' '$build/caps.out' &&
+	grep -q '^7.4  *snp  *-  *-  *-  *-  *-  *PRIVATE  *MMAP *\$' '$build/caps.out' &&
+	grep -q '^contentmodes  snp  *ZERO  *PRESERVE  *ZERO  *- *\$' '$build/caps.out' &&
+	grep -q '^contentmodes  pkvm  *ZERO|PRESERVE  *PRESERVE  *ZERO|PRESERVE  *PRESERVE *\$' '$build/caps.out'"
 check inspect_other_process bash -c "
 	sleep 30 < /dev/null &
 	pid=\$!

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* contract §9: populate (in place and copied), the launch measurement, finalize. */
 #include <openssl/sha.h>
+#include <pthread.h>
 
 #include "harness.h"
 
@@ -164,4 +165,80 @@ TEST(default_vm_finalizes_too)
 
 	CHECK_OK(gmemu_vm_finalize(vm));
 	CHECK_ERR(gmemu_vm_finalize(vm), EINVAL);
+}
+
+/* ---- a gmem created at any moment ends in its VM's phase ---- */
+
+static _Atomic int creating_;
+static int race_vm_;
+static int made_[4096];
+static _Atomic int nr_made_;
+
+static void *create_gmems(void *arg)
+{
+	(void)arg;
+	while (creating_ && nr_made_ < (int)ARRAY_SIZE(made_)) {
+		struct kvm_create_guest_memfd c = { .size = PAGE, .flags = SHARED };
+		int fd = gmemu_ioctl(race_vm_, KVM_CREATE_GUEST_MEMFD, &c);
+
+		if (fd >= 0)
+			made_[nr_made_++] = fd;
+	}
+	return NULL;
+}
+
+TEST(gmem_created_while_finalize_runs_ends_post_launch)
+{
+	pthread_t t;
+	int i;
+
+	/* contract §9.3: the phase is the VM's, whenever a gmem joins */
+	race_vm_ = create_vm(open_kvm(NULL), KVM_X86_SNP_VM);
+	creating_ = 1;
+	CHECK(pthread_create(&t, NULL, create_gmems, NULL) == 0);
+	while (nr_made_ < 20)
+		usleep(100);
+	CHECK_OK(gmemu_vm_finalize(race_vm_));
+	usleep(2000);
+	creating_ = 0;
+	pthread_join(t, NULL);
+	for (i = 0; i < nr_made_; i++) {
+		struct gmemu_gmem_info info = { .sz = sizeof(info) };
+		uint64_t eo;
+
+		CHECK_OK(gmemu_gmem_info(made_[i], &info));
+		if (!info.finalized)
+			FAIL("gmem %d of %d is still pre-launch", i, nr_made_);
+		CHECK_EQ(set_attrs_eo(made_[i], 0, PAGE, true, PRESERVE, &eo),
+			 -EOPNOTSUPP);
+	}
+	printf("# %d gmems, before and after finalize\n", nr_made_);
+}
+
+TEST(gmem_the_vm_process_let_go_ends_post_launch)
+{
+	int kvm = open_kvm(NULL), vm = create_vm(kvm, KVM_X86_SNP_VM);
+	int gmem = create_gmem(vm, 2 * PAGE, SHARED), go[2], status;
+	pid_t child;
+
+	/* the gmem lives on in another process only: the VM's process
+	 * closed its descriptor (no memslot holds it) before finalize */
+	CHECK(pipe(go) == 0);
+	child = fork();
+	if (child == 0) {
+		uint64_t eo;
+		char c;
+
+		if (read(go[0], &c, 1) != 1)
+			_exit(2);
+		/* post-launch now: PRESERVE to private is refused */
+		_exit(set_attrs_eo(gmem, 0, PAGE, true, PRESERVE, &eo) == -EOPNOTSUPP &&
+		      eo == 0 ? 0 : 1);
+	}
+	CHECK_OK(gmemu_close(gmem));
+	CHECK_OK(gmemu_vm_finalize(vm));
+	CHECK(write(go[1], "g", 1) == 1);
+	CHECK(waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
 }

@@ -37,7 +37,35 @@ static const struct vm_type_name vm_types[] = {
 	{ "tdx", KVM_X86_TDX_VM },
 };
 
-static const char *const profiles[] = { "contentmodes", "v8", "6.18" };
+/* every profile, the 7.4 one with kvm.gmem_in_place_conversion off (its
+ * default) and on */
+static const struct {
+	const char *label, *name, *params;
+} profiles[] = {
+	{ "contentmodes", "contentmodes", NULL },
+	{ "v8", "v8", NULL },
+	{ "7.4", "7.4", "gmem_in_place_conversion=N" },
+	{ "7.4+in-place", "7.4", "gmem_in_place_conversion=Y" },
+	{ "6.18", "6.18", NULL },
+	{ "6.12", "6.12", NULL },
+};
+
+static int open_profile(size_t p)
+{
+	const char *old = getenv("GMEMU_KVM_PARAMS");
+	char *saved = old ? strdup(old) : NULL;
+	int fd;
+
+	if (profiles[p].params)
+		setenv("GMEMU_KVM_PARAMS", profiles[p].params, 1);
+	fd = gmemu_kvm_open_abi(profiles[p].name);
+	if (saved)
+		setenv("GMEMU_KVM_PARAMS", saved, 1);
+	else
+		unsetenv("GMEMU_KVM_PARAMS");
+	free(saved);
+	return fd;
+}
 
 static const char *modes_str(long m)
 {
@@ -117,50 +145,68 @@ static int cmd_caps(int argc, char **argv)
 		{ "ATTRS2_FLAGS", KVM_CAP_MEMORY_ATTRIBUTES2_FLAGS },
 		{ "PRE_LAUNCH", KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_FLAGS },
 		{ "POST_LAUNCH", KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_FLAGS },
-		{ "GMEM_ATTRS", KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES },
+		{ "GMEM_ATTRS@250", GMEMU_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES_V8 },
+		{ "GMEM_ATTRS@252", GMEMU_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES_7_4 },
 		{ "VM_ATTRS", KVM_CAP_MEMORY_ATTRIBUTES },
 		{ "GMEM_FLAGS", KVM_CAP_GUEST_MEMFD_FLAGS },
+	}, dirs[] = {
+		{ "pre:shared", KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_SHARED_FLAGS },
+		{ "pre:private", KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_PRIVATE_FLAGS },
+		{ "post:shared", KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_SHARED_FLAGS },
+		{ "post:private", KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_PRIVATE_FLAGS },
 	};
+	const size_t ntypes = sizeof(vm_types) / sizeof(vm_types[0]);
 	size_t p, t, c;
+	int table;
 
 	(void)argc;
 	(void)argv;
-	printf("%-13s %-13s", "profile", "vm type");
-	for (c = 0; c < sizeof(caps) / sizeof(caps[0]); c++)
-		printf(" %-14s", caps[c].name);
-	printf("\n");
-	for (p = 0; p < sizeof(profiles) / sizeof(profiles[0]); p++) {
-		int kvm = gmemu_kvm_open_abi(profiles[p]);
+	for (table = 0; table < 2; table++) {
+		if (table)
+			printf("\nModes each direction accepts, per launch phase "
+			       "(capabilities %ld-%ld: flags for KVM_SET_MEMORY_ATTRIBUTES2;\n"
+			       "flags = 0 is always accepted):\n",
+			       dirs[0].cap, dirs[3].cap);
+		printf("%-13s %-13s", "profile", "vm type");
+		for (c = 0; c < (table ? 4 : sizeof(caps) / sizeof(caps[0])); c++)
+			printf(" %-14s", table ? dirs[c].name : caps[c].name);
+		printf("\n");
+		for (p = 0; p < sizeof(profiles) / sizeof(profiles[0]); p++) {
+			int kvm = open_profile(p);
 
-		if (kvm < 0)
-			die("gmemu_kvm_open_abi");
-		for (t = 0; t <= sizeof(vm_types) / sizeof(vm_types[0]); t++) {
-			bool system = t == sizeof(vm_types) / sizeof(vm_types[0]);
-			int fd = system ? kvm
-					: gmemu_ioctl(kvm, KVM_CREATE_VM,
-						      vm_types[t].type);
+			if (kvm < 0)
+				die("gmemu_kvm_open_abi");
+			for (t = 0; t <= ntypes; t++) {
+				bool system = t == ntypes;
+				int fd = system ? kvm
+						: gmemu_ioctl(kvm, KVM_CREATE_VM,
+							      vm_types[t].type);
 
-			if (fd < 0)
-				die("KVM_CREATE_VM");
-			printf("%-13s %-13s", profiles[p],
-			       system ? "(system)" : vm_types[t].name);
-			for (c = 0; c < sizeof(caps) / sizeof(caps[0]); c++) {
-				long v = gmemu_ioctl(fd, KVM_CHECK_EXTENSION,
-						     caps[c].cap);
+				if (fd < 0)
+					die("KVM_CREATE_VM");
+				printf("%-13s %-13s", profiles[p].label,
+				       system ? "(system)" : vm_types[t].name);
+				for (c = 0; table && c < 4; c++)
+					printf(" %-14s", modes_str(gmemu_ioctl(
+						fd, KVM_CHECK_EXTENSION, dirs[c].cap)));
+				for (c = 0; !table && c < sizeof(caps) / sizeof(caps[0]); c++) {
+					long v = gmemu_ioctl(fd, KVM_CHECK_EXTENSION,
+							     caps[c].cap);
 
-				if (c < 3)
-					printf(" %-14s", modes_str(v));
-				else if (c < 5)
-					printf(" %-14s", v ? "PRIVATE" : "-");
-				else
-					printf(" %-14s", v == 3 ? "MMAP|INIT_SHARED"
-							 : v == 1 ? "MMAP" : "-");
+					if (c < 3)
+						printf(" %-14s", modes_str(v));
+					else if (c < 6)
+						printf(" %-14s", v ? "PRIVATE" : "-");
+					else
+						printf(" %-14s", v == 3 ? "MMAP|INIT_SHARED"
+								 : v == 1 ? "MMAP" : "-");
+				}
+				printf("\n");
+				if (!system)
+					gmemu_close(fd);
 			}
-			printf("\n");
-			if (!system)
-				gmemu_close(fd);
+			gmemu_close(kvm);
 		}
-		gmemu_close(kvm);
 	}
 	caps_vcpus();
 	return 0;
@@ -264,6 +310,136 @@ static int guest_access(int vm, int gmem, uint64_t gpa, void *buf, size_t len,
 	return 0;
 }
 
+/*
+ * The launch, as the platform's VMM drives it: the SEV-SNP commands on the
+ * snp model, the TDX ones on the tdx model (a vCPU needed, so a backend),
+ * gmemu's model-neutral gmemu_vm_populate/finalize elsewhere.
+ */
+enum launch_kind { LAUNCH_NEUTRAL, LAUNCH_SNP, LAUNCH_TDX };
+
+struct launch {
+	enum launch_kind kind;
+	int vm, sev, vcpu;
+};
+
+static void snp_op(struct launch *l, uint32_t id, void *data, const char *what)
+{
+	struct kvm_sev_cmd c = { .id = id, .data = (uintptr_t)data,
+				 .sev_fd = (uint32_t)l->sev };
+
+	if (gmemu_ioctl(l->vm, KVM_MEMORY_ENCRYPT_OP, &c))
+		die(what);
+}
+
+static void tdx_op(int fd, uint32_t id, uint32_t flags, void *data,
+		   const char *what)
+{
+	struct kvm_tdx_cmd c = { .id = id, .flags = flags, .data = (uintptr_t)data };
+
+	if (gmemu_ioctl(fd, KVM_MEMORY_ENCRYPT_OP, &c))
+		die(what);
+}
+
+static void launch_begin(struct launch *l, int vm, unsigned long type)
+{
+	l->vm = vm;
+	l->sev = l->vcpu = -1;
+	l->kind = LAUNCH_NEUTRAL;
+	if (type == KVM_X86_SNP_VM) {
+		struct kvm_sev_init init = { .ghcb_version = 2 };
+		struct kvm_sev_snp_launch_start start = { .policy = 0x30000 };
+
+		l->sev = gmemu_open("/dev/sev", O_RDWR | O_CLOEXEC);
+		if (l->sev < 0)
+			die("/dev/sev");
+		l->kind = LAUNCH_SNP;
+		snp_op(l, KVM_SEV_INIT2, &init, "KVM_SEV_INIT2");
+		snp_op(l, KVM_SEV_SNP_LAUNCH_START, &start, "KVM_SEV_SNP_LAUNCH_START");
+		printf("  KVM_SEV_INIT2, KVM_SEV_SNP_LAUNCH_START (sev_fd: /dev/sev)\n");
+	} else if (type == KVM_X86_TDX_VM) {
+		struct kvm_tdx_init_vm *init =
+			calloc(1, sizeof(*init) + sizeof(struct kvm_cpuid_entry2));
+
+		if (!init)
+			die("calloc");
+		init->xfam = 3;
+		init->cpuid.nent = 1;
+		init->cpuid.entries[0].function = 0x80000008;
+		init->cpuid.entries[0].eax = 0x3030;
+		tdx_op(vm, KVM_TDX_INIT_VM, 0, init, "KVM_TDX_INIT_VM");
+		free(init);
+		/* the image goes in through a vCPU: KVM_TDX_INIT_VCPU first */
+		l->vcpu = gmemu_ioctl(vm, KVM_CREATE_VCPU, 0);
+		if (l->vcpu < 0) {
+			printf("  KVM_TDX_INIT_VM; no vCPU backend here for "
+			       "KVM_TDX_INIT_VCPU: gmemu's own launch calls instead\n");
+			return;
+		}
+		tdx_op(l->vcpu, KVM_TDX_INIT_VCPU, 0, NULL, "KVM_TDX_INIT_VCPU");
+		l->kind = LAUNCH_TDX;
+		printf("  KVM_TDX_INIT_VM, KVM_TDX_INIT_VCPU\n");
+	}
+}
+
+/* Add the image at GPA_BASE: in place (src NULL) or copied. */
+static const char *launch_add(struct launch *l, const void *src, uint64_t len)
+{
+	if (l->kind == LAUNCH_SNP) {
+		struct kvm_sev_snp_launch_update u = {
+			.gfn_start = GPA_BASE >> 12, .uaddr = (uintptr_t)src,
+			.len = len, .type = KVM_SEV_SNP_PAGE_TYPE_NORMAL,
+		};
+
+		while (u.len)
+			snp_op(l, KVM_SEV_SNP_LAUNCH_UPDATE, &u,
+			       "KVM_SEV_SNP_LAUNCH_UPDATE");
+		return src ? "KVM_SEV_SNP_LAUNCH_UPDATE from a copy (uaddr)"
+			   : "KVM_SEV_SNP_LAUNCH_UPDATE in place (uaddr 0)";
+	}
+	if (l->kind == LAUNCH_TDX) {
+		struct kvm_tdx_init_mem_region r = {
+			.source_addr = (uintptr_t)src, .gpa = GPA_BASE,
+			.nr_pages = len / PAGE,
+		};
+
+		while (r.nr_pages)
+			tdx_op(l->vcpu, KVM_TDX_INIT_MEM_REGION,
+			       KVM_TDX_MEASURE_MEMORY_REGION, &r,
+			       "KVM_TDX_INIT_MEM_REGION");
+		return src ? "KVM_TDX_INIT_MEM_REGION from a copy, measured"
+			   : "KVM_TDX_INIT_MEM_REGION in place (source 0), measured";
+	}
+	if (gmemu_vm_populate(l->vm, GPA_BASE, src, len))
+		die("gmemu_vm_populate");
+	return src ? "populate the image from a copy"
+		   : "populate the image in place (src NULL)";
+}
+
+static const char *launch_finish(struct launch *l)
+{
+	if (l->kind == LAUNCH_SNP) {
+		struct kvm_sev_snp_launch_finish f = { 0 };
+
+		snp_op(l, KVM_SEV_SNP_LAUNCH_FINISH, &f, "KVM_SEV_SNP_LAUNCH_FINISH");
+		return "KVM_SEV_SNP_LAUNCH_FINISH: launched";
+	}
+	if (l->kind == LAUNCH_TDX) {
+		tdx_op(l->vm, KVM_TDX_FINALIZE_VM, 0, NULL, "KVM_TDX_FINALIZE_VM");
+		return "KVM_TDX_FINALIZE_VM: launched";
+	}
+	if (gmemu_vm_finalize(l->vm))
+		die("gmemu_vm_finalize");
+	return "finalize launch";
+}
+
+static void launch_end(struct launch *l)
+{
+	if (l->vcpu >= 0)
+		gmemu_close(l->vcpu);
+	if (l->sev >= 0)
+		gmemu_close(l->sev);
+}
+
 static void demo_model(int kvm, const struct vm_type_name *t)
 {
 	struct kvm_create_guest_memfd args = {
@@ -278,6 +454,8 @@ static void demo_model(int kvm, const struct vm_type_name *t)
 	uint64_t to_private_pre, to_shared_post, back;
 	uint8_t m[32], *view;
 	char line[160], buf[32];
+	struct launch l;
+	const char *how;
 	long pre, post;
 	double t0;
 	int vm, gmem;
@@ -293,6 +471,7 @@ static void demo_model(int kvm, const struct vm_type_name *t)
 	       t->name, modes_str(pre), modes_str(post));
 	/* Modes come from capabilities, never from the VM type. */
 	to_private_pre = pre & PRESERVE ? PRESERVE : 0;
+	launch_begin(&l, vm, t->type);
 	to_shared_post = post & ZERO ? ZERO : 0;
 	back = post & PRESERVE ? PRESERVE : 0;
 
@@ -344,21 +523,20 @@ static void demo_model(int kvm, const struct vm_type_name *t)
 
 	t0 = now_us();
 	if (to_private_pre) {
-		if (gmemu_vm_populate(vm, GPA_BASE, NULL, IMAGE_PAGES * PAGE))
-			die("gmemu_vm_populate");
-		step(gmem, "populate the image in place (src NULL)", t0);
+		how = launch_add(&l, NULL, IMAGE_PAGES * PAGE);
+		step(gmem, how, t0);
 	} else {
 		/* no PRESERVE: the image must be copied in */
-		uint8_t *copy = calloc(IMAGE_PAGES, PAGE);
+		uint8_t *copy = aligned_alloc(PAGE, IMAGE_PAGES * PAGE);
 
 		if (!copy)
-			die("calloc");
+			die("aligned_alloc");
+		memset(copy, 0, IMAGE_PAGES * PAGE);
 		for (int p = 0; p < IMAGE_PAGES; p++)
 			memcpy(copy + p * PAGE, image, sizeof(image) - 1);
-		if (gmemu_vm_populate(vm, GPA_BASE, copy, IMAGE_PAGES * PAGE))
-			die("gmemu_vm_populate");
+		how = launch_add(&l, copy, IMAGE_PAGES * PAGE);
 		free(copy);
-		step(gmem, "populate the image from a copy", t0);
+		step(gmem, how, t0);
 	}
 	if (gmemu_vm_measurement(vm, m))
 		die("gmemu_vm_measurement");
@@ -368,9 +546,8 @@ static void demo_model(int kvm, const struct vm_type_name *t)
 	printf("\n");
 
 	t0 = now_us();
-	if (gmemu_vm_finalize(vm))
-		die("gmemu_vm_finalize");
-	step(gmem, "finalize launch", t0);
+	how = launch_finish(&l);
+	step(gmem, how, t0);
 
 	memset(buf, 0, sizeof(buf));
 	if (guest_access(vm, gmem, GPA_BASE + 3 * PAGE, buf, 16,
@@ -412,6 +589,7 @@ static void demo_model(int kvm, const struct vm_type_name *t)
 		show_bytes("host now reads page 0:", view);
 	}
 out:
+	launch_end(&l);
 	gmemu_munmap(view, DEMO_PAGES * PAGE);
 	gmemu_close(gmem);
 	gmemu_close(vm);
@@ -872,14 +1050,26 @@ static int cmd_run(int argc, char **argv)
 			setenv("GMEMU_VCPU", argv[++i], 1);
 		} else if (!strcmp(argv[i], "--no-follow")) {
 			setenv("GMEMU_PRELOAD_FOLLOW", "0", 1);
+		} else if (!strcmp(argv[i], "--kvm-param") && i + 1 < argc) {
+			/* NAME=VALUE, added to GMEMU_KVM_PARAMS */
+			const char *had = getenv("GMEMU_KVM_PARAMS");
+			char *all = malloc((had ? strlen(had) : 0) +
+					   strlen(argv[i + 1]) + 2);
+
+			if (!all)
+				die("malloc");
+			sprintf(all, "%s%s%s", had && *had ? had : "",
+				had && *had ? "," : "", argv[++i]);
+			setenv("GMEMU_KVM_PARAMS", all, 1);
+			free(all);
 		} else {
 			fprintf(stderr, "gmemu run: unknown option '%s'\n", argv[i]);
 			return 2;
 		}
 	}
 	if (i + 1 >= argc) {
-		fprintf(stderr, "usage: gmemu run [--abi PROFILE] [--trace] "
-				"[--vcpu kvm|emulated] [--no-follow] -- CMD [ARGS...]\n");
+		fprintf(stderr, "usage: gmemu run [--abi PROFILE] [--kvm-param NAME=VAL] "
+				"[--trace] [--vcpu kvm|emulated] [--no-follow] -- CMD [ARGS...]\n");
 		return 2;
 	}
 	argv += i + 1;
@@ -944,7 +1134,8 @@ static const struct command commands[] = {
 	{ "caps", "",
 	  "capabilities of every VM type under every ABI profile",
 	  "Prints KVM_CHECK_EXTENSION's answers for the content-mode, attribute\n"
-	  "and guest_memfd-flag capabilities, per profile and VM type.\n",
+	  "and guest_memfd-flag capabilities, per profile and VM type, then the\n"
+	  "modes each direction accepts in each launch phase.\n",
 	  cmd_caps, 0 },
 	{ "inspect", "[--watch [--interval S]] PID FD | PATH",
 	  "a gmem's state, from any process that can open it",
@@ -954,15 +1145,17 @@ static const struct command commands[] = {
 	  "redraws the map and the rates (conversions, failures, revocation\n"
 	  "requests per second) every S seconds (default 1) until interrupted.\n",
 	  cmd_inspect, -1 },
-	{ "run", "[--abi P] [--trace] [--vcpu B] [--no-follow] -- CMD [ARGS...]",
+	{ "run", "[--abi P] [--kvm-param N=V] [--trace] [--vcpu B] [--no-follow] -- CMD [ARGS...]",
 	  "run an unmodified program against gmemu",
 	  "Runs CMD with the interposer (libgmemu-preload.so) loaded: /dev/kvm\n"
 	  "opens to gmemu whether or not the host has it, and every KVM call the\n"
 	  "program makes reaches gmemu; everything else goes to the kernel as it\n"
-	  "came.  --abi picks the profile (GMEMU_ABI), --trace logs gmemu's calls\n"
-	  "(GMEMU_TRACE=1), --vcpu the vCPU backend (GMEMU_VCPU).  Every process\n"
-	  "CMD starts is interposed too (a script or test runner may start the\n"
-	  "VMM); --no-follow interposes CMD alone.  CMD replaces gmemu: its exit\n"
+	  "came.  --abi picks the profile (GMEMU_ABI), --kvm-param sets a kvm\n"
+	  "module parameter (GMEMU_KVM_PARAMS; gmem_in_place_conversion=Y|N in\n"
+	  "the 7.4 profile), --trace logs gmemu's calls (GMEMU_TRACE=1), --vcpu\n"
+	  "the vCPU backend (GMEMU_VCPU).  Every process CMD starts is\n"
+	  "interposed too (a script or test runner may start the VMM);\n"
+	  "--no-follow interposes CMD alone.  CMD replaces gmemu: its exit\n"
 	  "status and death by a signal pass through.  A\n"
 	  "statically linked or set-user-ID CMD, which LD_PRELOAD cannot reach,\n"
 	  "is refused (exit 2).\n",
@@ -990,7 +1183,8 @@ static void usage(FILE *f)
 		fprintf(f, "  %-8s %-40s %s\n", commands[i].name, commands[i].args,
 			commands[i].summary);
 	fprintf(f, "\n  --version  the library's version\n"
-		   "\nEnvironment: GMEMU_ABI (contentmodes, v8, 6.18, 6.12), GMEMU_TRACE=1,\n"
+		   "\nEnvironment: GMEMU_ABI (contentmodes, v8, 7.4, 6.18, 6.12),\n"
+		   "GMEMU_KVM_PARAMS (gmem_in_place_conversion=Y|N), GMEMU_TRACE=1,\n"
 		   "GMEMU_REVOKE_TIMEOUT_MS (1-3600000), GMEMU_VCPU (kvm, emulated).\n");
 }
 

@@ -37,17 +37,53 @@ int gmem_group_create(struct gmem_group **out)
 	pthread_mutex_init(&grp->lock, NULL);
 	atomic_store(&grp->refs, 1);
 	grp->phase = PHASE_PRE_LAUNCH;
+	grp->holding = true;
 	*out = grp;
 	return 0;
 }
 
-void gmem_group_put(struct gmem_group *grp)
+static void group_unref(struct gmem_group *grp)
 {
 	if (!grp || atomic_fetch_sub(&grp->refs, 1) != 1)
 		return;
 	pthread_mutex_destroy(&grp->lock);
 	free(grp->members);
 	free(grp);
+}
+
+/* Drop the references the group holds on its members, one at a time: a
+ * member released here leaves the group, which takes the lock.  Called
+ * once holding is off, so no new member is held meanwhile. */
+static void group_release_members(struct gmem_group *grp)
+{
+	for (;;) {
+		struct gmem *g = NULL;
+		size_t i;
+
+		pthread_mutex_lock(&grp->lock);
+		for (i = 0; i < grp->nr && !g; i++) {
+			if (grp->members[i]->group_held) {
+				g = grp->members[i];
+				g->group_held = false;
+			}
+		}
+		pthread_mutex_unlock(&grp->lock);
+		if (!g)
+			return;
+		gmem_put(g);
+	}
+}
+
+void gmem_group_put(struct gmem_group *grp)
+{
+	if (!grp)
+		return;
+	/* the VM is gone: nothing finalizes it now */
+	pthread_mutex_lock(&grp->lock);
+	grp->holding = false;
+	pthread_mutex_unlock(&grp->lock);
+	group_release_members(grp);
+	group_unref(grp);
 }
 
 enum launch_phase gmem_group_phase(struct gmem_group *grp)
@@ -82,6 +118,13 @@ static int group_join(struct gmem_group *grp, struct gmem *g)
 	atomic_store(&g->hdr->phase, grp->phase);
 	atomic_fetch_add(&grp->refs, 1);
 	g->group = grp;
+	/* Until finalize the group holds its members: a gmem whose last
+	 * descriptor in this process is gone (sent to another process,
+	 * say) still changes phase with the VM. */
+	if (grp->holding) {
+		gmem_get(g);
+		g->group_held = true;
+	}
 out:
 	pthread_mutex_unlock(&grp->lock);
 	return r;
@@ -103,7 +146,7 @@ static void group_leave(struct gmem *g)
 	}
 	pthread_mutex_unlock(&grp->lock);
 	g->group = NULL;
-	gmem_group_put(grp);
+	group_unref(grp);
 }
 
 int gmem_group_finalize(struct gmem_group *grp)
@@ -132,8 +175,12 @@ int gmem_group_finalize(struct gmem_group *grp)
 	}
 	for (i = 0; i < locked; i++)
 		gmem_unlock(grp->members[i]);
+	if (!r)
+		grp->holding = false;
 out:
 	pthread_mutex_unlock(&grp->lock);
+	if (!r)
+		group_release_members(grp);
 	return r;
 }
 

@@ -19,11 +19,15 @@ struct gmem;
  * A VM's gmems share a launch phase.  The group holds it and reaches every
  * member, so finalize and a gmem created at the same moment cannot miss
  * each other: a gmem joins its group and takes the group's phase under one
- * lock.
+ * lock.  Until finalize the group holds a reference on every member, so a
+ * gmem the VM's process no longer names (its descriptor sent elsewhere and
+ * closed here) still ends in the VM's phase.
  */
 struct gmem_group;
 
 HIDDEN int gmem_group_create(struct gmem_group **out);
+/* The VM lets its group go (its members live on as their references
+ * say). */
 HIDDEN void gmem_group_put(struct gmem_group *grp);
 HIDDEN enum launch_phase gmem_group_phase(struct gmem_group *grp);
 /* Pre-launch -> post-launch, once (-EINVAL after); applies the model's

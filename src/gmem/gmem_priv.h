@@ -18,7 +18,8 @@ struct gmem_group {
 	pthread_mutex_t lock;
 	_Atomic int refs;
 	enum launch_phase phase;
-	struct gmem **members; /* weak: a gmem leaves when it is released */
+	bool holding;          /* a reference on each member (pre-launch) */
+	struct gmem **members; /* a gmem leaves when it is released */
 	size_t nr, cap;
 };
 
@@ -33,6 +34,7 @@ struct gmem {
 	struct rm_space space;
 	struct rm_index attr_index; /* under the gmem lock */
 	struct gmem_group *group;   /* the creating VM's, in its process */
+	bool group_held;            /* the group holds a reference (group lock) */
 	/* this process's views: changed under the gmem lock and the
 	 * process's view-list lock, read under either */
 	struct view_set views;

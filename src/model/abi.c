@@ -37,32 +37,76 @@ static const struct abi_profile profiles[NR_PROFILES] = {
 		.content_modes = true,
 		.gmem_flags = true,
 		.gmem_llseek = true,
-		.cap_gmem_attributes = KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES,
+		.cap_gmem_attributes = GMEMU_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES_V8,
+		.snp_launch = true,
+		.tdx_launch = true,
+		.launch_series = true,
 	},
 	[PROFILE_V8] = {
 		.name = "v8",
 		.gmem_attributes = true,
 		.gmem_flags = true,
 		.gmem_llseek = true,
-		.cap_gmem_attributes = KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES,
+		.cap_gmem_attributes = GMEMU_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES_V8,
+		.snp_launch = true,
+		.tdx_launch = true,
+		.launch_series = true,
 	},
 	[PROFILE_6_18] = {
 		.name = "6.18",
 		.alias = "legacy",
 		.vm_attributes = true,
+		.vm_attributes_ioctl = true,
 		.gmem_flags = true,
 		.gmem_llseek = true,
+		.snp_launch = true,
+		.tdx_launch = true,
 	},
 	/* mainline 6.8-6.17 (read from Debian's linux-source-6.12) */
 	[PROFILE_6_12] = {
 		.name = "6.12",
 		.vm_attributes = true,
+		.vm_attributes_ioctl = true,
 		.gmem_private_vms_only = true,
+		.snp_launch = true,
+		.snp_policy_smt = true,
+	},
+	/* Listed before its in-place twin: the name finds this one.  With
+	 * the parameter off (the default where x86 selects
+	 * CONFIG_KVM_VM_MEMORY_ATTRIBUTES) the kernel is 6.18 to userspace,
+	 * with the series' launch code. */
+	[PROFILE_7_4] = {
+		.name = "7.4",
+		.vm_attributes = true,
+		.vm_attributes_ioctl = true,
+		.gmem_flags = true,
+		.gmem_llseek = true,
+		.cap_gmem_attributes = GMEMU_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES_7_4,
+		.param_in_place = "N\n",
+		.param_in_place_other = PROFILE_7_4_IN_PLACE,
+		.gmem_rebind_eexist = true,
+		.snp_launch = true,
+		.tdx_launch = true,
+		.launch_series = true,
+	},
+	[PROFILE_7_4_IN_PLACE] = {
+		.name = "7.4",
+		.gmem_attributes = true,
+		.vm_attributes_ioctl = true,
+		.gmem_flags = true,
+		.gmem_llseek = true,
+		.cap_gmem_attributes = GMEMU_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES_7_4,
+		.param_in_place = "Y\n",
+		.param_in_place_other = PROFILE_7_4,
+		.gmem_rebind_eexist = true,
+		.snp_launch = true,
+		.tdx_launch = true,
+		.launch_series = true,
 	},
 };
 
-static const char *const names[] = { "contentmodes", "v8", "6.18", "legacy",
-				     "6.12", NULL };
+static const char *const names[] = { "contentmodes", "v8", "7.4", "6.18",
+				     "legacy", "6.12", NULL };
 
 const struct abi_profile *abi_profile(struct abi abi)
 {
@@ -93,6 +137,23 @@ int abi_parse(const char *name, struct abi *out)
 		}
 	}
 	return -EINVAL;
+}
+
+struct abi abi_with_in_place_param(struct abi abi, bool in_place)
+{
+	const struct abi_profile *p = abi_profile(abi);
+
+	if (p->param_in_place && (p->param_in_place[0] == 'Y') != in_place)
+		abi.id = p->param_in_place_other;
+	return abi;
+}
+
+bool abi_launch_in_place(struct abi abi)
+{
+	const struct abi_profile *p = abi_profile(abi);
+
+	/* the series: "(!uaddr && !gmem_in_place_conversion) -> EINVAL" */
+	return p->launch_series && p->gmem_attributes;
 }
 
 uint64_t abi_accepted_modes(struct abi abi, const struct platform_model *m,
@@ -146,6 +207,18 @@ static uint64_t modes_union(struct abi abi, const struct platform_model *m,
 	return modes;
 }
 
+/* Modes of one direction in one phase, of m (or of every model). */
+static uint64_t dir_modes(struct abi abi, const struct platform_model *m,
+			  enum convert_dir dir, enum launch_phase phase)
+{
+	uint64_t modes = 0;
+	size_t i, n = m ? 1 : ARRAY_SIZE(models);
+
+	for (i = 0; i < n; i++)
+		modes |= abi_accepted_modes(abi, m ? m : models[i], dir, phase);
+	return modes;
+}
+
 static bool any_private_mem(const struct platform_model *m)
 {
 	size_t i;
@@ -191,6 +264,14 @@ long abi_check_extension(struct abi abi, const struct platform_model *m,
 		return (long)modes_union(abi, m, 1u << PHASE_PRE_LAUNCH);
 	case KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_FLAGS:
 		return (long)modes_union(abi, m, 1u << PHASE_POST_LAUNCH);
+	case KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_SHARED_FLAGS:
+		return (long)dir_modes(abi, m, DIR_TO_SHARED, PHASE_PRE_LAUNCH);
+	case KVM_CAP_MEMORY_ATTRIBUTES2_PRE_LAUNCH_PRIVATE_FLAGS:
+		return (long)dir_modes(abi, m, DIR_TO_PRIVATE, PHASE_PRE_LAUNCH);
+	case KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_SHARED_FLAGS:
+		return (long)dir_modes(abi, m, DIR_TO_SHARED, PHASE_POST_LAUNCH);
+	case KVM_CAP_MEMORY_ATTRIBUTES2_POST_LAUNCH_PRIVATE_FLAGS:
+		return (long)dir_modes(abi, m, DIR_TO_PRIVATE, PHASE_POST_LAUNCH);
 	default:
 		host = host_check_extension(cap);
 		return host == -ENOENT ? 0 : host;

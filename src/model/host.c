@@ -30,6 +30,7 @@ static const struct cap_value host_caps[] = {
 	{ KVM_CAP_MAX_VCPU_ID, 1024 },
 	{ KVM_CAP_IMMEDIATE_EXIT, 1 },
 	{ KVM_CAP_EXIT_HYPERCALL, 1L << KVM_HC_MAP_GPA_RANGE },
+	{ KVM_CAP_PRE_FAULT_MEMORY, 1 },  /* x86: tdp_enabled */
 	/* no quirk can be disabled: KVM's own tests then run their quirk
 	 * loops once */
 	{ KVM_CAP_DISABLE_QUIRKS2, 0 },
@@ -63,10 +64,13 @@ static const struct param kvm_params[] = {
 	{ "halt_poll_ns", "0\n" },
 };
 
+/* and, where the profile's kernel has it, the in-place series' switch */
+#define PARAM_IN_PLACE "gmem_in_place_conversion"
+
 static const char *const param_names[] = {
 	"force_emulation_prefix", "enable_vmware_backdoor", "tdp_mmu",
 	"eager_page_split", "nx_huge_pages", "enable_pmu", "ignore_msrs",
-	"halt_poll_ns", NULL,
+	"halt_poll_ns", PARAM_IN_PLACE, NULL,
 };
 
 const char *const *host_kvm_param_names(void)
@@ -78,7 +82,10 @@ int host_kvm_param(struct abi abi, const char *name, const char **value)
 {
 	size_t i;
 
-	(void)abi;
+	if (strcmp(name, PARAM_IN_PLACE) == 0) {
+		*value = abi_profile(abi)->param_in_place;
+		return *value ? 0 : -ENOENT;
+	}
 	for (i = 0; i < ARRAY_SIZE(kvm_params); i++) {
 		if (strcmp(kvm_params[i].name, name) == 0) {
 			*value = kvm_params[i].value;

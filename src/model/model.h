@@ -45,6 +45,15 @@ struct platform_model {
 	 * (SNP-like: garbage; TDX-like: zeros), never the host's plaintext. */
 	bool launch_enforced;
 	enum content_effect unpopulated_effect;
+	/* The vendor launch commands of KVM_MEMORY_ENCRYPT_OP it takes. */
+	enum launch_iface {
+		LAUNCH_IFACE_NONE,
+		LAUNCH_IFACE_SNP,  /* KVM_SEV_INIT2, KVM_SEV_SNP_LAUNCH_* */
+		LAUNCH_IFACE_TDX,  /* KVM_TDX_* */
+	} launch_iface;
+	/* The shared bit is part of the GPA KVM sees (TDX; SNP's C-bit lives
+	 * in the guest's page tables): KVM_PRE_FAULT_MEMORY refuses it. */
+	bool shared_bit_in_gpa;
 };
 
 HIDDEN const struct platform_model *model_find(uint64_t vm_type);
@@ -63,6 +72,10 @@ enum abi_profile_id {
 	PROFILE_V8,
 	PROFILE_6_18,
 	PROFILE_6_12,
+	/* the series as queued for 7.4: kvm.gmem_in_place_conversion=N (the
+	 * x86 default) and =Y; one name, the parameter picks the entry */
+	PROFILE_7_4,
+	PROFILE_7_4_IN_PLACE,
 	NR_PROFILES,
 };
 
@@ -79,6 +92,26 @@ struct abi_profile {
 	 * private memory (6.12) */
 	bool gmem_private_vms_only;
 	long cap_gmem_attributes; /* number of KVM_CAP_GUEST_MEMFD_MEMORY_ATTRIBUTES */
+	/* KVM_SET_MEMORY_ATTRIBUTES exists on VMs (with vm_attributes false,
+	 * as 7.4 with in-place conversion on: no attribute is supported) */
+	bool vm_attributes_ioctl;
+	/* kvm.gmem_in_place_conversion as this kernel shows it ("Y\n",
+	 * "N\n"), NULL where it has no such parameter; and the profile the
+	 * other value of it selects */
+	const char *param_in_place;
+	enum abi_profile_id param_in_place_other;
+	/* vendor launch commands: SEV-SNP (6.11+), TDX (6.16+) */
+	bool snp_launch;
+	bool tdx_launch;
+	/* the series' launch changes: a NULL source (SNP uaddr, TDX
+	 * source_addr) populates in place where in-place conversion is on;
+	 * SNP_LAUNCH_UPDATE refuses len 0 and an unaligned uaddr */
+	bool launch_series;
+	/* 6.12's SNP policy checks: SMT required, SINGLE_SOCKET refused */
+	bool snp_policy_smt;
+	/* a guest_memfd range another memslot binds: EEXIST (7.4), not
+	 * EINVAL */
+	bool gmem_rebind_eexist;
 };
 
 /* The ABI a system handle (and everything created from it) presents. */
@@ -88,8 +121,14 @@ struct abi {
 
 HIDDEN const struct abi_profile *abi_profile(struct abi abi);
 HIDDEN const char *abi_name(struct abi abi);
-/* "contentmodes", "v8", "6.18" or "legacy"; -EINVAL for anything else. */
+/* "contentmodes", "v8", "7.4", "6.18" or "legacy", "6.12"; -EINVAL for
+ * anything else. */
 HIDDEN int abi_parse(const char *name, struct abi *out);
+/* The profile with kvm.gmem_in_place_conversion set to in_place, where
+ * that kernel has the parameter (else abi itself). */
+HIDDEN struct abi abi_with_in_place_param(struct abi abi, bool in_place);
+/* Does a launch command's NULL source mean "in place" under this ABI? */
+HIDDEN bool abi_launch_in_place(struct abi abi);
 /* The NULL-terminated list of accepted names (for messages). */
 HIDDEN const char *const *abi_names(void);
 

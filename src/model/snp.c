@@ -25,4 +25,5 @@ const struct platform_model model_snp = {
 	.shared_alias = true,
 	.launch_enforced = true,
 	.unpopulated_effect = EFFECT_CIPHER,
+	.launch_iface = LAUNCH_IFACE_SNP,
 };

@@ -23,4 +23,6 @@ const struct platform_model model_tdx = {
 	.shared_alias = true,
 	.launch_enforced = true,
 	.unpopulated_effect = EFFECT_ZERO,
+	.launch_iface = LAUNCH_IFACE_TDX,
+	.shared_bit_in_gpa = true,
 };

@@ -50,9 +50,10 @@ int gmemu_check_env(void)
 	int bad = 0, choice;
 
 	if (abi && abi_parse(abi, &a)) {
-		env_refuse("GMEMU_ABI", abi, "contentmodes, v8, 6.18 (or legacy), 6.12");
+		env_refuse("GMEMU_ABI", abi, UAPI_ABI_NAMES);
 		bad = 1;
 	}
+	bad |= uapi_abi_from_env("contentmodes", &a) < 0; /* GMEMU_KVM_PARAMS */
 	bad |= trace_init() < 0;
 	bad |= env_uint("GMEMU_REVOKE_TIMEOUT_MS", 1, 3600000, &ms) < 0;
 	bad |= env_choice("GMEMU_VCPU", vcpus, &choice) < 0;
@@ -102,24 +103,43 @@ static int get_typed(int fd, enum obj_type type, struct object **out)
 
 /* ---- the system handle ---- */
 
-int uapi_kvm_open(const char *profile, int flags)
+static const char *const kvm_param_keys[] = { "gmem_in_place_conversion",
+					       NULL };
+
+int uapi_abi_from_env(const char *profile, struct abi *out)
 {
-	struct system *sys;
 	struct abi abi = { PROFILE_CONTENTMODES };
 	const char *env = getenv("GMEMU_ABI");
-	int fd, r;
+	int params[ARRAY_SIZE(kvm_param_keys)], r = 0;
 
-	r = trace_init();
-	if (r)
-		return r;
 	if (profile) {
 		r = abi_parse(profile, &abi);
 	} else if (env) {
 		r = abi_parse(env, &abi);
 		if (r)
-			env_refuse("GMEMU_ABI", env,
-				   "contentmodes, v8, 6.18 (or legacy), 6.12");
+			env_refuse("GMEMU_ABI", env, UAPI_ABI_NAMES);
 	}
+	if (r)
+		return r;
+	r = env_bool_params("GMEMU_KVM_PARAMS", kvm_param_keys, params);
+	if (r < 0)
+		return r;
+	/* unset: the kernel's default, off where x86 selects
+	 * CONFIG_KVM_VM_MEMORY_ATTRIBUTES (SW_PROTECTED, SEV, TDX) */
+	*out = abi_with_in_place_param(abi, params[0] == 1);
+	return 0;
+}
+
+int uapi_kvm_open(const char *profile, int flags)
+{
+	struct system *sys;
+	struct abi abi;
+	int fd, r;
+
+	r = trace_init();
+	if (r)
+		return r;
+	r = uapi_abi_from_env(profile, &abi);
 	if (r)
 		return r;
 	sys = calloc(1, sizeof(*sys));
@@ -135,6 +155,21 @@ int uapi_kvm_open(const char *profile, int flags)
 	if (r) {
 		sys_close(fd);
 		free(sys);
+		return r;
+	}
+	return fd;
+}
+
+int uapi_sev_open(int flags)
+{
+	int fd, r;
+
+	fd = sys_memfd_create("gmemu-sev", flags & O_CLOEXEC ? MFD_CLOEXEC : 0);
+	if (fd < 0)
+		return fd;
+	r = obj_register(fd, OBJ_SEV, NULL);
+	if (r) {
+		sys_close(fd);
 		return r;
 	}
 	return fd;
@@ -246,6 +281,19 @@ static long vm_set_region_ioctl(struct vm *vm, void *arg, bool v2,
 	return vm_set_memory_region(vm, &r2, v2, g, gerr);
 }
 
+/* Does fd name the /dev/sev handle?  (the SEV commands' sev_fd) */
+static bool sev_fd_ok(int fd)
+{
+	struct object *obj;
+	bool ok;
+
+	if (obj_lookup(fd, &obj) <= 0)
+		return false;
+	ok = obj->type == OBJ_SEV;
+	obj_put(obj);
+	return ok;
+}
+
 static long vm_ioctl(struct vm *vm, unsigned long req, void *arg,
 		     void *trace_copy)
 {
@@ -287,11 +335,13 @@ static long vm_ioctl(struct vm *vm, unsigned long req, void *arg,
 		}
 		return fd;
 	case KVM_SET_MEMORY_ATTRIBUTES:
-		if (!abi_profile(vm_abi(vm))->vm_attributes)
+		if (!abi_profile(vm_abi(vm))->vm_attributes_ioctl)
 			return -ENOTTY;
 		return vm_set_memory_attributes(vm, arg);
 	case KVM_ENABLE_CAP:
 		return vm_enable_cap(vm, arg);
+	case KVM_MEMORY_ENCRYPT_OP:
+		return vm_memory_encrypt_op(vm, arg, sev_fd_ok);
 	default:
 		return vm_ioctl_arch(vm, req, arg);
 	}

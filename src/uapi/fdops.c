@@ -32,6 +32,7 @@
 #endif
 
 #define KVM_DEV "/dev/kvm"
+#define SEV_DEV "/dev/sev"
 #define KVM_PARAMS "/sys/module/kvm/parameters/"
 
 static long ret(long r)
@@ -65,27 +66,31 @@ static int path_copy(char *buf, const char *user)
 	return -ENAMETOOLONG;
 }
 
-enum path_kind { PATH_OTHER, PATH_KVM, PATH_PARAM, PATH_ABSENT };
+enum path_kind { PATH_OTHER, PATH_KVM, PATH_SEV, PATH_PARAM, PATH_ABSENT };
 
-/* The module parameters of the host gmemu presents: kvm's from the host
- * table, no vendor module.  Nothing of the real host's shows through. */
+/* /dev/kvm, /dev/sev and the module parameters of the host gmemu presents:
+ * kvm's from the host table, no vendor module.  Nothing of the real host's
+ * shows through. */
 static enum path_kind path_kind(const char *path, const char **value)
 {
 	static const char *const vendor[] = { "/sys/module/kvm_intel/parameters/",
 					      "/sys/module/kvm_amd/parameters/" };
 	struct abi abi = { PROFILE_CONTENTMODES };
-	const char *env = getenv("GMEMU_ABI");
 	size_t i;
 
 	if (!strcmp(path, KVM_DEV))
 		return PATH_KVM;
+	/* the host gmemu presents runs SEV-SNP guests: its /dev/sev is there */
+	if (!strcmp(path, SEV_DEV))
+		return PATH_SEV;
 	for (i = 0; i < ARRAY_SIZE(vendor); i++)
 		if (!strncmp(path, vendor[i], strlen(vendor[i])))
 			return PATH_ABSENT;
 	if (strncmp(path, KVM_PARAMS, strlen(KVM_PARAMS)))
 		return PATH_OTHER;
-	if (env)
-		abi_parse(env, &abi);
+	/* the values of the profile (and parameters) /dev/kvm would get now */
+	if (uapi_abi_from_env(NULL, &abi))
+		abi.id = PROFILE_CONTENTMODES;
 	return host_kvm_param(abi, path + strlen(KVM_PARAMS), value) ? PATH_ABSENT
 								      : PATH_PARAM;
 }
@@ -166,6 +171,10 @@ int gmemu_openat(int dirfd, const char *path, int flags, ...)
 		r = uapi_kvm_open(NULL, flags);
 		trace_ret("open", r, "%s, %#x", buf, flags);
 		return (int)ret(r);
+	case PATH_SEV:
+		r = uapi_sev_open(flags);
+		trace_ret("open", r, "%s, %#x", buf, flags);
+		return (int)ret(r);
 	case PATH_PARAM:
 		return (int)ret(param_open(value, flags));
 	case PATH_ABSENT:
@@ -214,6 +223,7 @@ int gmemu_access(const char *path, int mode)
 		return (int)ret(r);
 	switch (path_kind(buf, &value)) {
 	case PATH_KVM:
+	case PATH_SEV:
 		return 0;
 	case PATH_PARAM:
 		return (int)ret(mode & (W_OK | X_OK) ? -EACCES : 0);
@@ -239,6 +249,16 @@ static int stat_emulated(const char *buf, struct stat *k)
 		memset(k, 0, sizeof(*k));
 		k->st_mode = S_IFCHR | 0666;
 		k->st_rdev = makedev(10, 232);
+		k->st_nlink = 1;
+		k->st_blksize = PAGE_SIZE;
+		return 0;
+	case PATH_SEV:
+		/* a misc device, as the ccp driver's node is */
+		if (SYS4(SYS_newfstatat, AT_FDCWD, SEV_DEV, k, 0) == 0)
+			return 0;
+		memset(k, 0, sizeof(*k));
+		k->st_mode = S_IFCHR | 0600;
+		k->st_rdev = makedev(10, 124);
 		k->st_nlink = 1;
 		k->st_blksize = PAGE_SIZE;
 		return 0;
@@ -497,6 +517,7 @@ int gmemu_fd_kind(int fd)
 	static const int kinds[] = {
 		[OBJ_SYSTEM] = GMEMU_FD_SYSTEM, [OBJ_VM] = GMEMU_FD_VM,
 		[OBJ_GMEM] = GMEMU_FD_GMEM, [OBJ_VCPU] = GMEMU_FD_VCPU,
+		[OBJ_SEV] = GMEMU_FD_SEV,
 	};
 	struct object *obj;
 	int r, kind;

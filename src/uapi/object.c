@@ -95,6 +95,8 @@ static void obj_release(struct object *obj)
 	case OBJ_VCPU:
 		vcpu_put(obj->vcpu);
 		break;
+	case OBJ_SEV:
+		break;
 	}
 	free(obj);
 }
@@ -214,18 +216,20 @@ static int lookup_slow(int fd, struct object **out)
 		    sys_pread(fd, &tag, sizeof(tag), 0) != sizeof(tag) ||
 		    memcmp(tag.magic, OBJ_TAG_MAGIC, sizeof(tag.magic)))
 			return 0;
-		if (tag.type != OBJ_SYSTEM)
+		if (tag.type != OBJ_SYSTEM && tag.type != OBJ_SEV)
 			return -EIO; /* KVM's VM and vCPU fds: -EIO there */
 		obj = calloc(1, sizeof(*obj));
 		if (!obj)
 			return -ENOMEM;
-		obj->sys = calloc(1, sizeof(*obj->sys));
-		if (!obj->sys) {
-			free(obj);
-			return -ENOMEM;
+		obj->type = (enum obj_type)tag.type;
+		if (tag.type == OBJ_SYSTEM) {
+			obj->sys = calloc(1, sizeof(*obj->sys));
+			if (!obj->sys) {
+				free(obj);
+				return -ENOMEM;
+			}
+			obj->sys->abi.id = tag.abi < NR_PROFILES ? tag.abi : 0;
 		}
-		obj->sys->abi.id = tag.abi < NR_PROFILES ? tag.abi : 0;
-		obj->type = OBJ_SYSTEM;
 	} else {
 		r = gmem_attach(fd, &st, &g);
 		if (r)

@@ -14,7 +14,9 @@
 
 #include "../vm/vm.h"
 
-enum obj_type { OBJ_SYSTEM = 1, OBJ_VM, OBJ_GMEM, OBJ_VCPU };
+/* OBJ_SEV: the /dev/sev handle, which the SEV launch commands' sev_fd
+ * must name; it carries nothing (ptr NULL) and works in any process. */
+enum obj_type { OBJ_SYSTEM = 1, OBJ_VM, OBJ_GMEM, OBJ_VCPU, OBJ_SEV };
 
 struct system {
 	struct abi abi;

@@ -88,6 +88,7 @@ const char *ioctl_name(unsigned long req)
 	N(KVM_SET_TSS_ADDR);
 	N(KVM_SET_IDENTITY_MAP_ADDR);
 	N(KVM_MEMORY_ENCRYPT_OP);
+	N(KVM_PRE_FAULT_MEMORY);
 #undef N
 	default:
 		return NULL;

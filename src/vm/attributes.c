@@ -48,7 +48,10 @@ void vm_attributes_release(struct vm *vm)
 /* kvm_vm_ioctl_set_mem_attributes() */
 int vm_set_memory_attributes(struct vm *vm, const void *user_arg)
 {
-	uint64_t supported = vm->model->private_mem ? PRIVATE_ATTR : 0;
+	/* 7.4 with in-place conversion: the ioctl is there, no attribute
+	 * is supported (private/shared is the gmem's) */
+	bool per_vm = abi_profile(vm->abi)->vm_attributes;
+	uint64_t supported = per_vm && vm->model->private_mem ? PRIVATE_ATTR : 0;
 	struct kvm_memory_attributes a;
 	int r;
 
@@ -63,6 +66,8 @@ int vm_set_memory_attributes(struct vm *vm, const void *user_arg)
 		return -EINVAL;
 	if ((a.address + a.size) >> PAGE_SHIFT > GPA_PAGES)
 		return -EINVAL;
+	if (!per_vm)
+		return 0; /* attributes 0 over attributes 0 */
 	pthread_rwlock_wrlock(&vm->slots_lock);
 	r = rm_assign(&vm->attr_space, &vm->attrs, a.address >> PAGE_SHIFT,
 		      (a.address + a.size) >> PAGE_SHIFT, a.attributes);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * Launch: populate the initial image into private memory, extend the launch
- * measurement, finalize.  The measurement is
+ * measurement, finalize -- the engine of gmemu_vm_populate/finalize and of
+ * the vendor commands (sev.c, tdx.c) -- and what the launch state means to
+ * a vCPU.  The measurement is
  *   m = SHA-256(m || le64(gpa) || SHA-256(page)), m0 = 32 zero bytes,
  * computed with OpenSSL's libcrypto: gmemu's own digest, not a platform's.
  */
@@ -49,25 +51,26 @@ static int populate_mark(struct vm *vm, uint64_t gpa, uint64_t len)
 	return 0;
 }
 
-static void measure(struct vm *vm, uint64_t gpa, uint64_t len)
+/* m = SHA-256(m || le64(gpa) || SHA-256(page)) */
+static void measure_page(struct vm *vm, uint64_t gpa, const uint8_t *page)
 {
-	uint8_t m[SHA256_DIGEST_LENGTH];
 	uint8_t buf[SHA256_DIGEST_LENGTH + 8 + SHA256_DIGEST_LENGTH];
-	uint64_t p;
 	int i;
 
-	memcpy(m, vm->measurement, sizeof(m));
-	for (p = gpa; p < gpa + len; p += PAGE_SIZE) {
-		struct memslot *s = memslot_find(vm, p);
+	memcpy(buf, vm->measurement, SHA256_DIGEST_LENGTH);
+	for (i = 0; i < 8; i++)
+		buf[SHA256_DIGEST_LENGTH + i] = (uint8_t)(gpa >> (8 * i));
+	SHA256(page, PAGE_SIZE, buf + SHA256_DIGEST_LENGTH + 8);
+	SHA256(buf, sizeof(buf), vm->measurement);
+}
 
-		memcpy(buf, m, sizeof(m));
-		for (i = 0; i < 8; i++)
-			buf[SHA256_DIGEST_LENGTH + i] = (uint8_t)(p >> (8 * i));
-		SHA256(vm_host_ptr(vm, s, p, true), PAGE_SIZE,
-		       buf + SHA256_DIGEST_LENGTH + 8);
-		SHA256(buf, sizeof(buf), m);
-	}
-	memcpy(vm->measurement, m, sizeof(m));
+static void measure(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	uint64_t p;
+
+	for (p = gpa; p < gpa + len; p += PAGE_SIZE)
+		measure_page(vm, p,
+			     vm_host_ptr(vm, memslot_find(vm, p), p, true));
 }
 
 int vm_populate(struct vm *vm, uint64_t gpa, const void *src, uint64_t len)
@@ -129,9 +132,7 @@ int vm_finalize(struct vm *vm)
 	int r;
 
 	pthread_rwlock_wrlock(&vm->slots_lock);
-	r = gmem_group_finalize(vm->group);
-	if (!r) /* the launch rules may have changed private bytes */
-		vm_invalidate(vm, 0, ~0ULL);
+	r = launch_finalize(vm);
 	pthread_rwlock_unlock(&vm->slots_lock);
 	return r;
 }
@@ -144,4 +145,177 @@ int vm_measurement(struct vm *vm, uint8_t out[32])
 	memcpy(m, vm->measurement, sizeof(m));
 	pthread_rwlock_unlock(&vm->slots_lock);
 	return copy_to_user(out, m, sizeof(m));
+}
+
+/* ---- the engine the vendor commands share ---- */
+
+int launch_finalize(struct vm *vm)
+{
+	int r = gmem_group_finalize(vm->group);
+
+	if (!r) /* the launch rules may have changed private bytes */
+		vm_invalidate(vm, 0, ~0ULL);
+	return r;
+}
+
+bool launch_finalized(struct vm *vm)
+{
+	return gmem_group_phase(vm->group) == PHASE_POST_LAUNCH;
+}
+
+bool launch_has_vcpus(struct vm *vm)
+{
+	return vm->bvm != NULL; /* made with the first vCPU, never undone */
+}
+
+uint64_t launch_slot_pages(struct vm *vm, uint64_t gpa)
+{
+	struct memslot *s = memslot_find(vm, gpa);
+
+	if (!s || !s->g)
+		return 0;
+	return (s->gpa + s->size - PAGE_DOWN(gpa)) >> PAGE_SHIFT;
+}
+
+/* One page into the image; the gmem's lock held. */
+static int add_page(struct vm *vm, struct memslot *s, uint64_t gpa,
+		    const uint8_t *bytes, unsigned int how)
+{
+	uint64_t off = s->gmem_offset + (gpa - s->gpa);
+	uint8_t *page;
+	int r;
+
+	if (!vm_page_private(vm, s, gpa))
+		return -EINVAL;
+	if (gmem_page_populated(s->g, off))
+		return -EEXIST; /* the platform adds a page once */
+	if (how & LAUNCH_ADD_REFUSE)
+		return -EACCES;
+	r = gmem_mark_populated(s->g, off, PAGE_SIZE);
+	if (r)
+		return r;
+	page = vm_host_ptr(vm, s, gpa, true);
+	if (how & LAUNCH_ADD_ZERO)
+		memset(page, 0, PAGE_SIZE);
+	else if (bytes)
+		memcpy(page, bytes, PAGE_SIZE);
+	if (how & LAUNCH_ADD_MEASURE)
+		measure_page(vm, gpa, page);
+	return 0;
+}
+
+int launch_add(struct vm *vm, uint64_t gpa, const void *src, uint64_t npages,
+	       unsigned int how, uint64_t *done)
+{
+	uint8_t *scratch = NULL;
+	uint64_t i;
+	int r = 0;
+
+	*done = 0;
+	if (src && !(how & LAUNCH_ADD_ZERO)) {
+		scratch = malloc(PAGE_SIZE);
+		if (!scratch)
+			return -ENOMEM;
+	}
+	for (i = 0; i < npages && !r; i++) {
+		uint64_t p = gpa + i * PAGE_SIZE;
+		struct memslot *s = memslot_find(vm, p);
+		struct gmem *g;
+
+		if (!s || !s->g) {
+			r = -EINVAL;
+			break;
+		}
+		/* the source is read whole before the page changes */
+		if (scratch) {
+			r = copy_from_user(scratch, (const uint8_t *)src +
+						    i * PAGE_SIZE, PAGE_SIZE);
+			if (r)
+				break;
+		}
+		g = s->g;
+		r = gmem_lock_many(&g, 1);
+		if (r)
+			break;
+		r = add_page(vm, s, p, scratch, how);
+		gmem_unlock_many(&g, 1);
+		if (!r)
+			(*done)++;
+	}
+	free(scratch);
+	return r;
+}
+
+/* ---- the vendor commands and the vCPU ---- */
+
+long vm_memory_encrypt_op(struct vm *vm, void *user_arg, bool (*fd_ok)(int fd))
+{
+	switch (vm->model->launch_iface) {
+	case LAUNCH_IFACE_SNP:
+		return sev_vm_ioctl(vm, user_arg, fd_ok);
+	case LAUNCH_IFACE_TDX:
+		return tdx_vm_ioctl(vm, user_arg);
+	default:
+		/* no vendor launch on this model (as on a VM that is not a
+		 * TD, or a host without SEV) */
+		return -ENOTTY;
+	}
+}
+
+static bool vcpu_protected(struct vcpu *v)
+{
+	switch (v->vm->model->launch_iface) {
+	case LAUNCH_IFACE_SNP:
+		return sev_vcpu_protected(v);
+	case LAUNCH_IFACE_TDX:
+		return tdx_vcpu_protected(v);
+	default:
+		return false;
+	}
+}
+
+long vcpu_launch_ioctl(struct vcpu *v, unsigned long req, void *arg)
+{
+	switch (req) {
+	case KVM_MEMORY_ENCRYPT_OP:
+		if (v->vm->model->launch_iface == LAUNCH_IFACE_TDX)
+			return tdx_vcpu_ioctl(v, arg);
+		return -ENOTTY; /* x86: no vCPU command of this vendor */
+	case KVM_PRE_FAULT_MEMORY:
+		return vcpu_pre_fault_memory(v, arg);
+	case KVM_GET_REGS:
+	case KVM_SET_REGS:
+	case KVM_GET_SREGS:
+	case KVM_SET_SREGS:
+	case KVM_GET_SREGS2:
+	case KVM_SET_SREGS2:
+	case KVM_GET_FPU:
+	case KVM_SET_FPU:
+	case KVM_GET_XSAVE:
+	case KVM_SET_XSAVE:
+	case KVM_GET_XSAVE2:
+	case KVM_GET_XCRS:
+	case KVM_SET_XCRS:
+	case KVM_SET_GUEST_DEBUG:
+		/* the hardware holds the state (has_protected_state &&
+		 * guest_state_protected): EINVAL, as KVM */
+		return vcpu_protected(v) ? -EINVAL : LAUNCH_NOT_MINE;
+	default:
+		return LAUNCH_NOT_MINE;
+	}
+}
+
+int vcpu_launch_pre_run(struct vcpu *v)
+{
+	switch (v->vm->model->launch_iface) {
+	case LAUNCH_IFACE_SNP:
+		return sev_vcpu_pre_run(v);
+	case LAUNCH_IFACE_TDX:
+		return tdx_vcpu_pre_run(v);
+	default:
+		/* models that enforce launch run no vCPU before finalize */
+		if (v->vm->model->launch_enforced && !launch_finalized(v->vm))
+			return -EINVAL;
+		return 0;
+	}
 }

@@ -229,10 +229,12 @@ static int gmem_bind_check(struct vm *vm,
 	for (i = 0; i < vm->nr_slots; i++) {
 		struct memslot *s = &vm->slots[i];
 
+		/* 7.4's kvm_gmem_commit_memory_region(): EEXIST */
 		if (s->g == g && ranges_overlap(s->gmem_offset, s->size,
 						r->guest_memfd_offset,
 						r->memory_size))
-			return -EINVAL;
+			return abi_profile(vm->abi)->gmem_rebind_eexist ? -EEXIST
+									: -EINVAL;
 	}
 	return 0;
 }

@@ -453,10 +453,10 @@ static int vcpu_run(struct vcpu *v)
 	struct kvm_run *run = run_area(v);
 	int r, spins;
 
-	/* models that enforce launch run no vCPU before finalize */
-	if (v->vm->model->launch_enforced &&
-	    gmem_group_phase(v->vm->group) != PHASE_POST_LAUNCH)
-		return -EINVAL;
+	/* the launch state decides whether the vCPU may enter (launch.c) */
+	r = vcpu_launch_pre_run(v);
+	if (r)
+		return r < 0 ? r : 0;
 	if (v->hypercall_pending) {
 		r = hypercall_complete(v);
 		if (r)
@@ -490,8 +490,13 @@ static int vcpu_run(struct vcpu *v)
 
 long vcpu_ioctl(struct vcpu *v, unsigned long req, void *arg)
 {
+	long r;
+
 	if (req == KVM_RUN)
 		return vcpu_run(v);
+	r = vcpu_launch_ioctl(v, req, arg);
+	if (r != LAUNCH_NOT_MINE)
+		return r;
 	/* new registers: the VMM has moved on from a pending exit */
 	if (req == KVM_SET_REGS || req == KVM_SET_SREGS)
 		v->fault_pending = v->hypercall_pending = false;

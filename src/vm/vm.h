@@ -46,6 +46,11 @@ HIDDEN int vm_populate(struct vm *vm, uint64_t gpa, const void *src,
 		       uint64_t len);
 HIDDEN int vm_finalize(struct vm *vm);
 HIDDEN int vm_measurement(struct vm *vm, uint8_t out[32]);
+/* KVM_MEMORY_ENCRYPT_OP on a VM: the vendor launch commands of its model
+ * (SEV-SNP, TDX; ENOTTY on the others).  fd_ok(fd): does fd name the
+ * /dev/sev handle (the SEV commands' sev_fd)? */
+HIDDEN long vm_memory_encrypt_op(struct vm *vm, void *user_arg,
+				 bool (*fd_ok)(int fd));
 
 /* The software vCPU: one guest access. */
 HIDDEN int vm_guest_access(struct vm *vm, uint64_t gpa, void *buf,

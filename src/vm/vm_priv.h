@@ -8,6 +8,7 @@
 
 #include "../gmem/rangemap.h"
 #include "../vcpu/backend.h"
+#include "launch.h"
 #include "vm.h"
 
 struct memslot {
@@ -50,6 +51,7 @@ struct vm {
 	unsigned int shared_bit;   /* GPA bit of the shared alias */
 	uint64_t hypercall_exits;  /* KVM_CAP_EXIT_HYPERCALL */
 	bool irqchip;              /* KVM_CREATE_IRQCHIP, accepted */
+	struct vm_vendor vendor;   /* launch.h */
 };
 
 struct vcpu {
@@ -68,6 +70,7 @@ struct vcpu {
 	uint32_t mmio_len;
 	uint8_t mmio_write;
 	uint8_t mmio_data[8];
+	struct vcpu_vendor vendor; /* launch.h */
 };
 
 #define PRIVATE_ATTR KVM_MEMORY_ATTRIBUTE_PRIVATE

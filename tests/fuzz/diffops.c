@@ -34,7 +34,7 @@ struct driver {
 	const uint8_t *data;
 	size_t size, pos;
 	int verbose;
-	int kvm;
+	int kvm, sev;
 	int vm[RM_MAX_VMS];
 	int gmem[RM_MAX_GMEMS];
 	struct view view[RM_MAX_GMEMS];
@@ -313,7 +313,7 @@ static void op_convert(struct driver *d)
 	attr.offset = (uint64_t)(a % n) * PG;
 	attr.size = (uint64_t)(b % (n - a % n) + 1) * PG;
 	attr.flags = flag_set[(c >> 1) % 11];
-	if (d->m.profile == RM_V8 && (c & 0x20))
+	if ((d->m.profile == RM_V8 || d->m.profile == RM_7_4_ON) && (c & 0x20))
 		attr.flags = 0;
 	if ((c & 0xc0) == 0xc0) { /* the rarer checks */
 		switch (b % 5) {
@@ -551,13 +551,23 @@ static void op_slot(struct driver *d)
 	expect(d, "KVM_SET_USER_MEMORY_REGION2", r, want);
 }
 
+/* The measurement, where the model knows every byte it covers. */
+static void check_measurement(struct driver *d, int v)
+{
+	uint8_t m1[32];
+
+	if (!d->m.vm[v].measurement_unknown &&
+	    gmemu_vm_measurement(d->vm[v], m1) == 0 &&
+	    memcmp(m1, d->m.vm[v].measurement, 32) != 0)
+		disagree(d, "launch measurement of vm %d", v);
+}
+
 static void op_launch(struct driver *d)
 {
 	static uint8_t src[2 * PG];
 	int v = pick_vm(d);
 	uint8_t a = next(d), b = next(d);
 	uint64_t gpa, len = (uint64_t)(b % 2 + 1) * PG;
-	uint8_t m1[32];
 	long r, want;
 
 	if (v < 0)
@@ -577,10 +587,7 @@ static void op_launch(struct driver *d)
 	     (unsigned long long)gpa, (unsigned long long)len,
 	     (b & 0x40) ? "src" : "in place", r);
 	expect(d, "gmemu_vm_populate", r, want);
-	if (!d->m.vm[v].measurement_unknown &&
-	    gmemu_vm_measurement(d->vm[v], m1) == 0 &&
-	    memcmp(m1, d->m.vm[v].measurement, 32) != 0)
-		disagree(d, "launch measurement of vm %d", v);
+	check_measurement(d, v);
 }
 
 static void op_vm_attributes(struct driver *d)
@@ -607,6 +614,180 @@ static void op_vm_attributes(struct driver *d)
 	     (unsigned long long)attr.address, (unsigned long long)attr.size,
 	     (unsigned long long)attr.attributes, r);
 	expect(d, "KVM_SET_MEMORY_ATTRIBUTES", r, want);
+}
+
+#define ERROR_SENTINEL 0x5e5e
+
+static void expect_error(struct driver *d, uint32_t error,
+			 const struct rm_result *res)
+{
+	uint32_t want = res->eo_written && res->error_offset != ~0ULL ?
+				(uint32_t)res->error_offset : ERROR_SENTINEL;
+
+	if (error != want)
+		disagree(d, "kvm_sev_cmd.error %#x, model %#x", error, want);
+}
+
+/* The SEV-SNP launch commands (contract §9.7). */
+static void op_sev(struct driver *d, int v, uint8_t a, uint8_t b, uint8_t c)
+{
+	static uint8_t src[3 * PG] __attribute__((aligned(4096)));
+	struct kvm_sev_cmd cmd = { .error = ERROR_SENTINEL, .sev_fd = (uint32_t)d->sev };
+	struct rm_result res;
+	long r;
+
+	if ((c & 0xf0) == 0xf0)
+		cmd.sev_fd = (uint32_t)d->kvm; /* not /dev/sev */
+	switch (a % 6) {
+	case 0: {
+		struct kvm_sev_init init = { .flags = (b & 0xe0) == 0xe0 };
+
+		cmd.id = KVM_SEV_INIT2;
+		cmd.data = (uintptr_t)&init;
+		rm_sev_init2(&d->m, v, init.flags, &res);
+		r = sysr(gmemu_ioctl(d->vm[v], KVM_MEMORY_ENCRYPT_OP, &cmd));
+		note(d, "SEV_INIT2(vm %d, flags %u) -> %ld", v, init.flags, r);
+		break;
+	}
+	case 1: {
+		static const uint64_t policies[] = { 0x30000, 0x20000, 0x10000,
+						     0x130000, 0x30000 | (1ULL << 40) };
+		struct kvm_sev_snp_launch_start st = {
+			.policy = policies[b % 5], .flags = (b & 0xe0) == 0xe0,
+		};
+
+		cmd.id = KVM_SEV_SNP_LAUNCH_START;
+		cmd.data = (uintptr_t)&st;
+		rm_snp_launch_start(&d->m, v, st.policy, st.flags,
+				    cmd.sev_fd == (uint32_t)d->sev, &res);
+		r = sysr(gmemu_ioctl(d->vm[v], KVM_MEMORY_ENCRYPT_OP, &cmd));
+		note(d, "SNP_LAUNCH_START(vm %d, policy %#llx, fd %s) -> %ld", v,
+		     (unsigned long long)st.policy,
+		     cmd.sev_fd == (uint32_t)d->sev ? "sev" : "bad", r);
+		break;
+	}
+	case 5: {
+		struct kvm_sev_snp_launch_finish f = { .flags = (b & 0xf0) == 0xf0 };
+
+		cmd.id = KVM_SEV_SNP_LAUNCH_FINISH;
+		cmd.data = (uintptr_t)&f;
+		rm_snp_launch_finish(&d->m, v, f.flags, &res);
+		r = sysr(gmemu_ioctl(d->vm[v], KVM_MEMORY_ENCRYPT_OP, &cmd));
+		note(d, "SNP_LAUNCH_FINISH(vm %d) -> %ld", v, r);
+		break;
+	}
+	default: {
+		static const uint8_t page_types[] = {
+			KVM_SEV_SNP_PAGE_TYPE_NORMAL, KVM_SEV_SNP_PAGE_TYPE_NORMAL,
+			KVM_SEV_SNP_PAGE_TYPE_ZERO, KVM_SEV_SNP_PAGE_TYPE_UNMEASURED,
+			KVM_SEV_SNP_PAGE_TYPE_SECRETS, KVM_SEV_SNP_PAGE_TYPE_CPUID, 2,
+		};
+		struct kvm_sev_snp_launch_update u = {
+			.gfn_start = pick_gpa(d, v, b) / PG,
+			.len = (uint64_t)(c % 3 + 1) * PG,
+			.type = page_types[(c >> 2) % 7],
+		}, mu;
+
+		if ((c & 0x60) == 0x60)
+			u.len = (c & 0x80) ? 0 : 100;
+		if (a & 0x10)
+			u.uaddr = (uintptr_t)src + ((a & 0x20) ? 8 : 0);
+		memset(src, b, sizeof(src));
+		mu = u;
+		cmd.id = KVM_SEV_SNP_LAUNCH_UPDATE;
+		cmd.data = (uintptr_t)&u;
+		rm_snp_launch_update(&d->m, v, &mu, &b,
+				     cmd.sev_fd == (uint32_t)d->sev, &res);
+		r = sysr(gmemu_ioctl(d->vm[v], KVM_MEMORY_ENCRYPT_OP, &cmd));
+		note(d, "SNP_LAUNCH_UPDATE(vm %d, gfn %#llx, len %#llx, type %u, uaddr %s) -> %ld left %#llx",
+		     v, (unsigned long long)mu.gfn_start, (unsigned long long)mu.len,
+		     u.type, u.uaddr ? "src" : "0", r, (unsigned long long)u.len);
+		if (r == 0 && (u.gfn_start != mu.gfn_start || u.len != mu.len ||
+			       u.uaddr != mu.uaddr))
+			disagree(d, "SNP_LAUNCH_UPDATE progress: gfn %#llx len %#llx, "
+				    "model gfn %#llx len %#llx",
+				 (unsigned long long)u.gfn_start,
+				 (unsigned long long)u.len,
+				 (unsigned long long)mu.gfn_start,
+				 (unsigned long long)mu.len);
+		break;
+	}
+	}
+	expect(d, "KVM_MEMORY_ENCRYPT_OP (SEV)", r, res.r);
+	expect_error(d, cmd.error, &res);
+	check_measurement(d, v);
+}
+
+/* The TDX VM commands (contract §9.8); vCPU commands need a vCPU. */
+static void op_tdx(struct driver *d, int v, uint8_t a, uint8_t b)
+{
+	struct kvm_tdx_cmd cmd = { 0 };
+	long r, want;
+
+	switch (a % 3) {
+	case 0: {
+		struct kvm_tdx_init_vm *init =
+			calloc(1, sizeof(*init) + sizeof(struct kvm_cpuid_entry2));
+		unsigned int gpaw = (b & 0xc0) == 0xc0 ? 40 : (b & 1) ? 52 : 48;
+
+		if (!init)
+			return;
+		init->attributes = (b & 2) ? 1 : (b & 0x30) == 0x30 ? 1ULL << 7 : 0;
+		init->xfam = (b & 0x0c) == 0x0c ? 1ULL << 20 : 3;
+		init->cpuid.nent = 1;
+		init->cpuid.entries[0].function = 0x80000008;
+		init->cpuid.entries[0].eax = gpaw;
+		cmd.id = KVM_TDX_INIT_VM;
+		cmd.flags = (a & 0xf0) == 0xf0;
+		cmd.data = (uintptr_t)init;
+		want = rm_tdx_init_vm(&d->m, v, cmd.flags, init->attributes,
+				      init->xfam, gpaw);
+		r = sysr(gmemu_ioctl(d->vm[v], KVM_MEMORY_ENCRYPT_OP, &cmd));
+		note(d, "TDX_INIT_VM(vm %d, attrs %#llx, gpaw %u) -> %ld", v,
+		     (unsigned long long)init->attributes, gpaw, r);
+		free(init);
+		break;
+	}
+	default:
+		cmd.id = KVM_TDX_FINALIZE_VM;
+		want = rm_tdx_finalize_vm(&d->m, v);
+		r = sysr(gmemu_ioctl(d->vm[v], KVM_MEMORY_ENCRYPT_OP, &cmd));
+		note(d, "TDX_FINALIZE_VM(vm %d) -> %ld", v, r);
+		break;
+	}
+	expect(d, "KVM_MEMORY_ENCRYPT_OP (TDX)", r, want);
+}
+
+static void op_vendor(struct driver *d)
+{
+	int v = pick_vm(d), i;
+	uint8_t a = next(d), b = next(d), c = next(d);
+	struct rm_vm *vm;
+
+	if (v < 0)
+		return;
+	/* mostly a VM of a vendor model, and mostly the command its launch
+	 * needs next, so that launches get far */
+	for (i = 0; i < RM_MAX_VMS && (a & 0xc0) != 0xc0; i++) {
+		int w = (v + i) % RM_MAX_VMS;
+
+		if (d->m.vm[w].live && (d->m.vm[w].type == KVM_X86_SNP_VM ||
+					d->m.vm[w].type == KVM_X86_TDX_VM)) {
+			v = w;
+			break;
+		}
+	}
+	vm = &d->m.vm[v];
+	if (vm->type == KVM_X86_TDX_VM) {
+		op_tdx(d, v, a, b);
+		return;
+	}
+	if ((c & 0x0c) != 0x0c && vm->type == KVM_X86_SNP_VM) {
+		c &= 0x0f; /* a good sev_fd, a good length */
+		a = !vm->sev_init ? 0 : !vm->snp_started ? 1 : (b & 7) == 7 ? 5 : 2;
+		b &= 0x1f; /* valid flags and policy */
+	}
+	op_sev(d, v, a, b, c);
 }
 
 static void op_misc(struct driver *d)
@@ -655,12 +836,16 @@ static void cleanup(struct driver *d)
 		if (d->m.vm[i].live)
 			gmemu_close(d->vm[i]);
 	gmemu_close(d->kvm);
+	gmemu_close(d->sev);
 }
 
 int diff_run(const uint8_t *data, size_t size, int verbose)
 {
 	static const char *const profiles[] = { "contentmodes", "v8", "6.18",
-						"6.12" };
+						"6.12", "7.4", "7.4" };
+	static const char *const params[] = { NULL, NULL, NULL, NULL,
+					      "gmem_in_place_conversion=N",
+					      "gmem_in_place_conversion=Y" };
 	static bool installed;
 	struct driver *d = calloc(1, sizeof(*d));
 	int p, failed;
@@ -677,14 +862,19 @@ int diff_run(const uint8_t *data, size_t size, int verbose)
 	d->data = data;
 	d->size = size;
 	d->verbose = verbose;
-	p = next(d) % 4;
+	p = next(d) % 6;
 	rm_init(&d->m, (enum rm_profile)p);
+	if (params[p])
+		setenv("GMEMU_KVM_PARAMS", params[p], 1);
 	d->kvm = gmemu_kvm_open_abi(profiles[p]);
-	note(d, "profile %s", profiles[p]);
+	unsetenv("GMEMU_KVM_PARAMS");
+	d->sev = gmemu_open("/dev/sev", O_RDWR | O_CLOEXEC);
+	note(d, "profile %s%s%s", profiles[p], params[p] ? " " : "",
+	     params[p] ? params[p] : "");
 	while (d->pos < d->size && !d->failed) {
 		uint8_t op = next(d);
 
-		switch (op % 22) {
+		switch (op % 24) {
 		case 0: op_create_vm(d); break;
 		case 1: case 2: op_create_gmem(d); break;
 		case 3: case 4: case 5: case 6: op_convert(d); break;
@@ -701,6 +891,7 @@ int diff_run(const uint8_t *data, size_t size, int verbose)
 		case 18: op_slot(d); break;
 		case 19: op_launch(d); break;
 		case 20: op_vm_attributes(d); break;
+		case 21: case 22: op_vendor(d); break;
 		default: op_misc(d); break;
 		}
 		if (!d->failed)

@@ -81,7 +81,7 @@ long rm_create_gmem(struct refmodel *m, int vm, uint64_t size, uint64_t flags,
 
 	/* 6.18: INIT_SHARED only where nothing can be private; 6.12 knows
 	 * no flag at all */
-	if (m->profile == RM_6_18 && row->private_mem)
+	if ((m->profile == RM_6_18 || m->profile == RM_7_4_OFF) && row->private_mem)
 		valid = GUEST_MEMFD_FLAG_MMAP;
 	if (m->profile == RM_6_12)
 		valid = 0;
@@ -135,7 +135,7 @@ void rm_convert(struct refmodel *m, int gi, const struct kvm_memory_attributes2 
 		res->r = -ENOTTY;
 		return;
 	}
-	if (m->profile == RM_V8 ? a->flags != 0
+	if (m->profile == RM_V8 || m->profile == RM_7_4_ON ? a->flags != 0
 				: ((a->flags & ~(ZERO | PRESERVE)) ||
 				   (a->flags & (ZERO | PRESERVE)) == (ZERO | PRESERVE))) {
 		res->r = -EINVAL;
@@ -361,7 +361,9 @@ long rm_set_slot(struct refmodel *m, int vi, uint32_t id, uint64_t gpa,
 			if (vm->slot[i].live && vm->slot[i].gmem == gi &&
 			    overlap(vm->slot[i].offset * PG,
 				    vm->slot[i].npages * PG, offset, size))
-				return -EINVAL;
+				return m->profile == RM_7_4_OFF ||
+						       m->profile == RM_7_4_ON
+					       ? -EEXIST : -EINVAL;
 	}
 	if (free < 0)
 		return -ENOSPC; /* the driver never gets here */
@@ -403,10 +405,11 @@ static bool gpa_private(struct refmodel *m, int vi, struct rm_slot *s,
 long rm_set_vm_attributes(struct refmodel *m, int vi, uint64_t addr,
 			  uint64_t size, uint64_t attrs, uint64_t flags)
 {
-	uint64_t supported = vm_row(m, vi)->private_mem ?
+	/* 7.4 with in-place conversion on: the ioctl, no attribute */
+	uint64_t supported = RM_PER_VM(m->profile) && vm_row(m, vi)->private_mem ?
 				     KVM_MEMORY_ATTRIBUTE_PRIVATE : 0, p;
 
-	if (!RM_PER_VM(m->profile))
+	if (!RM_PER_VM(m->profile) && m->profile != RM_7_4_ON)
 		return -ENOTTY;
 	if (flags || (attrs & ~supported))
 		return -EINVAL;
@@ -414,6 +417,8 @@ long rm_set_vm_attributes(struct refmodel *m, int vi, uint64_t addr,
 		return -EINVAL;
 	if (addr % PG || size % PG)
 		return -EINVAL;
+	if (!RM_PER_VM(m->profile))
+		return 0;
 	for (p = addr; p < addr + size; p += PG)
 		if (p >= RM_GPA_BASE && (p - RM_GPA_BASE) / PG < RM_GPA_PAGES)
 			m->vm[vi].vm_private[(p - RM_GPA_BASE) / PG] = attrs != 0;
@@ -547,15 +552,13 @@ long rm_populate(struct refmodel *m, int vi, uint64_t gpa, uint64_t len,
 	return 0;
 }
 
-long rm_finalize(struct refmodel *m, int vi)
+static void finalize(struct refmodel *m, int vi)
 {
 	struct rm_vm *vm = &m->vm[vi];
 	const struct model_row *row = vm_row(m, vi);
 	int i;
 	uint32_t p;
 
-	if (vm->post_launch)
-		return -EINVAL;
 	if (row->launch_enforced) {
 		for (i = 0; i < RM_MAX_GMEMS; i++) {
 			struct rm_gmem *g = &m->gmem[i];
@@ -568,6 +571,215 @@ long rm_finalize(struct refmodel *m, int vi)
 		}
 	}
 	vm->post_launch = true;
+}
+
+long rm_finalize(struct refmodel *m, int vi)
+{
+	if (m->vm[vi].post_launch)
+		return -EINVAL;
+	finalize(m, vi);
+	return 0;
+}
+
+/* ---- the vendor launch commands (sev.c, tdx.c of the kernel) ---- */
+
+#define SEV_RET_INVALID_GUEST_STATE 2
+
+void rm_sev_init2(struct refmodel *m, int vi, uint32_t flags,
+		  struct rm_result *res)
+{
+	struct rm_vm *vm = &m->vm[vi];
+
+	memset(res, 0, sizeof(*res));
+	if (vm->type != KVM_X86_SNP_VM) {
+		res->r = -ENOTTY;
+		return;
+	}
+	if (vm->sev_init) {
+		res->r = -EPERM; /* an SNP guest takes no id < 100 */
+		return;
+	}
+	res->eo_written = true; /* the struct comes back: error unchanged */
+	res->error_offset = ~0ULL;
+	if (flags) {
+		res->r = -EINVAL;
+		return;
+	}
+	vm->sev_init = true;
+}
+
+void rm_snp_launch_start(struct refmodel *m, int vi, uint64_t policy,
+			 uint16_t flags, bool good_fd, struct rm_result *res)
+{
+	struct rm_vm *vm = &m->vm[vi];
+	const uint64_t valid = 0xffffULL | (1ULL << 16) | (1ULL << 17) |
+			       (1ULL << 19) | (1ULL << 20);
+
+	memset(res, 0, sizeof(*res));
+	if (vm->type != KVM_X86_SNP_VM) {
+		res->r = -ENOTTY;
+		return;
+	}
+	res->eo_written = true;
+	res->error_offset = ~0ULL;
+	if (!vm->sev_init)
+		res->r = -ENOTTY;
+	else if (vm->snp_started || flags || (policy & ~valid) ||
+		 !(policy & (1ULL << 17)))
+		res->r = -EINVAL;
+	else if (m->profile == RM_6_12 &&
+		 (!(policy & (1ULL << 16)) || (policy & (1ULL << 20))))
+		res->r = -EINVAL;
+	else if (!good_fd)
+		res->r = -ENOTTY;
+	else
+		vm->snp_started = true;
+}
+
+static bool page_type_ok(uint8_t t)
+{
+	return t == KVM_SEV_SNP_PAGE_TYPE_NORMAL || t == KVM_SEV_SNP_PAGE_TYPE_ZERO ||
+	       t == KVM_SEV_SNP_PAGE_TYPE_UNMEASURED ||
+	       t == KVM_SEV_SNP_PAGE_TYPE_SECRETS || t == KVM_SEV_SNP_PAGE_TYPE_CPUID;
+}
+
+/* a NULL source means in place: the series, with in-place conversion */
+static bool launch_in_place(struct refmodel *m)
+{
+	return m->profile == RM_CONTENTMODES || m->profile == RM_V8 ||
+	       m->profile == RM_7_4_ON;
+}
+
+void rm_snp_launch_update(struct refmodel *m, int vi,
+			  struct kvm_sev_snp_launch_update *u,
+			  const uint8_t *src_value, bool good_fd,
+			  struct rm_result *res)
+{
+	struct rm_vm *vm = &m->vm[vi];
+	bool series = RM_SERIES(m->profile), zero;
+	uint64_t npages, done = 0, p, gpa = u->gfn_start * PG;
+	struct rm_slot *s;
+	int r = 0, fw = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (vm->type != KVM_X86_SNP_VM) {
+		res->r = -ENOTTY;
+		return;
+	}
+	res->eo_written = true;
+	res->error_offset = ~0ULL; /* unchanged */
+	if (!vm->sev_init || !vm->snp_started || (series && !u->len) ||
+	    u->len % PG || u->flags || !page_type_ok(u->type)) {
+		res->r = -EINVAL;
+		return;
+	}
+	zero = u->type == KVM_SEV_SNP_PAGE_TYPE_ZERO;
+	if (!zero && series &&
+	    ((!u->uaddr && !launch_in_place(m)) || u->uaddr % PG)) {
+		res->r = -EINVAL;
+		return;
+	}
+	s = slot_at(vm, gpa);
+	if (!s || s->gmem < 0) {
+		res->r = -EINVAL;
+		return;
+	}
+	npages = u->len / PG;
+	if (npages > s->gpa / PG + s->npages - u->gfn_start)
+		npages = s->gpa / PG + s->npages - u->gfn_start;
+	if (!npages)
+		goto progress;
+	if ((!zero && !u->uaddr && !launch_in_place(m)) || !good_fd) {
+		r = -EIO;
+		goto progress;
+	}
+	for (p = gpa; p < gpa + npages * PG; p += PG, done++) {
+		struct rm_page *pg = slot_page(m, s, p);
+
+		if (!gpa_private(m, vi, s, p) || pg->populated) {
+			r = -EIO;
+			break;
+		}
+		if (vm->post_launch) {
+			r = -EIO;
+			fw = SEV_RET_INVALID_GUEST_STATE;
+			break;
+		}
+		pg->populated = true;
+		if (zero)
+			pg->value = 0;
+		else if (u->uaddr)
+			pg->value = *src_value;
+		if (u->type == KVM_SEV_SNP_PAGE_TYPE_UNMEASURED ||
+		    u->type == KVM_SEV_SNP_PAGE_TYPE_SECRETS)
+			continue;
+		if (pg->value == RM_UNKNOWN)
+			vm->measurement_unknown = true;
+		else
+			measure(vm, p, pg->value);
+	}
+progress:
+	if (r && !done) {
+		res->r = -EIO;
+		res->error_offset = (uint64_t)fw;
+		return;
+	}
+	u->gfn_start += done;
+	u->len -= done * PG;
+	if (!zero && (!series || u->uaddr))
+		u->uaddr += done * PG;
+}
+
+void rm_snp_launch_finish(struct refmodel *m, int vi, uint16_t flags,
+			  struct rm_result *res)
+{
+	struct rm_vm *vm = &m->vm[vi];
+
+	memset(res, 0, sizeof(*res));
+	if (vm->type != KVM_X86_SNP_VM) {
+		res->r = -ENOTTY;
+		return;
+	}
+	res->eo_written = true;
+	res->error_offset = ~0ULL;
+	if (!vm->sev_init) {
+		res->r = -ENOTTY;
+	} else if (!vm->snp_started || flags) {
+		res->r = -EINVAL;
+	} else if (vm->post_launch) {
+		res->r = -EIO;
+		res->error_offset = SEV_RET_INVALID_GUEST_STATE;
+	} else {
+		finalize(m, vi);
+		vm->sev_sealed = true;
+	}
+}
+
+long rm_tdx_init_vm(struct refmodel *m, int vi, uint32_t flags,
+		    uint64_t attributes, uint64_t xfam, unsigned int gpaw)
+{
+	struct rm_vm *vm = &m->vm[vi];
+
+	if (vm->type != KVM_X86_TDX_VM || m->profile == RM_6_12)
+		return -ENOTTY;
+	if (vm->td_init || flags)
+		return -EINVAL;
+	if ((attributes & ~(1ULL | 1ULL << 28)) || (xfam & ~7ULL) ||
+	    (gpaw != 48 && gpaw != 52))
+		return -EINVAL;
+	vm->td_init = true;
+	return 0;
+}
+
+long rm_tdx_finalize_vm(struct refmodel *m, int vi)
+{
+	struct rm_vm *vm = &m->vm[vi];
+
+	if (vm->type != KVM_X86_TDX_VM || m->profile == RM_6_12)
+		return -ENOTTY;
+	if (!vm->td_init || vm->post_launch)
+		return -EINVAL;
+	finalize(m, vi);
 	return 0;
 }
 

@@ -27,10 +27,15 @@
 #define RM_GPA_BASE 0x100000ULL
 #define RM_GPA_PAGES 2048
 
-enum rm_profile { RM_CONTENTMODES, RM_V8, RM_6_18, RM_6_12 };
+enum rm_profile { RM_CONTENTMODES, RM_V8, RM_6_18, RM_6_12,
+		  RM_7_4_OFF, RM_7_4_ON /* kvm.gmem_in_place_conversion */ };
 
-/* the per-VM attribute profiles (mainline before in-place conversion) */
-#define RM_PER_VM(p) ((p) == RM_6_18 || (p) == RM_6_12)
+/* the per-VM attribute profiles (mainline before in-place conversion, and
+ * 7.4 with the parameter off) */
+#define RM_PER_VM(p) ((p) == RM_6_18 || (p) == RM_6_12 || (p) == RM_7_4_OFF)
+/* the in-place series' launch code (vs 6.12/6.18) */
+#define RM_SERIES(p) ((p) == RM_CONTENTMODES || (p) == RM_V8 || \
+		      (p) == RM_7_4_OFF || (p) == RM_7_4_ON)
 
 struct rm_page {
 	bool private;
@@ -65,6 +70,8 @@ struct rm_vm {
 	bool measurement_unknown; /* it covers bytes the model does not know */
 	/* per-VM attributes (the 6.x profiles), pages from RM_GPA_BASE */
 	bool vm_private[RM_GPA_PAGES];
+	/* the vendor launch commands (no vCPUs in the driver) */
+	bool sev_init, snp_started, sev_sealed, td_init;
 };
 
 struct refmodel {
@@ -107,6 +114,23 @@ long rm_populate(struct refmodel *m, int vm, uint64_t gpa, uint64_t len,
 		 const uint8_t *src_value);
 long rm_finalize(struct refmodel *m, int vm);
 void rm_inject_enomem(struct refmodel *m, int g, unsigned int n);
+/* KVM_MEMORY_ENCRYPT_OP, SEV-SNP commands on VM vm (good_fd: sev_fd names
+ * /dev/sev): r, and the firmware status written back (eo_written,
+ * error_offset).  UPDATE writes its progress into *u. */
+void rm_sev_init2(struct refmodel *m, int vm, uint32_t flags,
+		  struct rm_result *res);
+void rm_snp_launch_start(struct refmodel *m, int vm, uint64_t policy,
+			 uint16_t flags, bool good_fd, struct rm_result *res);
+void rm_snp_launch_update(struct refmodel *m, int vm,
+			  struct kvm_sev_snp_launch_update *u,
+			  const uint8_t *src_value, bool good_fd,
+			  struct rm_result *res);
+void rm_snp_launch_finish(struct refmodel *m, int vm, uint16_t flags,
+			  struct rm_result *res);
+/* the TDX VM commands */
+long rm_tdx_init_vm(struct refmodel *m, int vm, uint32_t flags,
+		    uint64_t attributes, uint64_t xfam, unsigned int gpaw);
+long rm_tdx_finalize_vm(struct refmodel *m, int vm);
 /* KVM_SET_MEMORY_ATTRIBUTES on a VM (addresses inside the modelled
  * window). */
 long rm_set_vm_attributes(struct refmodel *m, int vm, uint64_t addr,
