@@ -13,7 +13,7 @@ TEST(every_creation_flag_einval)
 {
 	int kvm = open_kvm("6.12");
 	unsigned long types[] = { KVM_X86_DEFAULT_VM, KVM_X86_SW_PROTECTED_VM,
-				  KVM_X86_SNP_VM, KVM_X86_TDX_VM };
+				  KVM_X86_SNP_VM };
 	size_t i;
 	int b;
 
@@ -102,4 +102,18 @@ TEST(per_vm_attributes_as_6_18)
 		CHECK_OK(gmemu_gmem_info(g, &info));
 		CHECK(!strcmp(info.profile, "6.12"));
 	}
+}
+
+TEST(no_tdx_vm_type)
+{
+	/* arch/x86/include/uapi/asm/kvm.h (6.12) ends at KVM_X86_SNP_VM 4:
+	 * TDX (5) came with 6.16 */
+	int kvm = open_kvm("6.12");
+
+	CHECK_ERR(gmemu_ioctl(kvm, KVM_CREATE_VM, KVM_X86_TDX_VM), EINVAL);
+	CHECK_EQ(gmemu_ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_VM_TYPES),
+		 1 << KVM_X86_DEFAULT_VM | 1 << KVM_X86_SW_PROTECTED_VM |
+			 1 << KVM_X86_SNP_VM);
+	/* the other profiles have it */
+	CHECK_OK(gmemu_close(create_vm(open_kvm("6.18"), KVM_X86_TDX_VM)));
 }

@@ -250,8 +250,8 @@ long abi_check_extension(struct abi abi, const struct platform_model *m,
 		return !p->gmem_private_vms_only || !m || m->private_mem;
 	case KVM_CAP_VM_TYPES:
 		return (1L << KVM_X86_DEFAULT_VM) |
-		       (1L << KVM_X86_SW_PROTECTED_VM) |
-		       (1L << KVM_X86_SNP_VM) | (1L << KVM_X86_TDX_VM);
+		       (1L << KVM_X86_SW_PROTECTED_VM) | (1L << KVM_X86_SNP_VM) |
+		       (p->tdx_launch ? 1L << KVM_X86_TDX_VM : 0);
 	case KVM_CAP_GUEST_MEMFD_FLAGS:
 		/* a capability 6.12 does not know reads 0 */
 		return (long)abi_gmem_flags(abi, m);
@@ -276,4 +276,12 @@ long abi_check_extension(struct abi abi, const struct platform_model *m,
 		host = host_check_extension(cap);
 		return host == -ENOENT ? 0 : host;
 	}
+}
+
+/* The VM types the profile's kernel knows: TDX came with 6.16. */
+const struct platform_model *abi_model(struct abi abi, unsigned long type)
+{
+	if (type == KVM_X86_TDX_VM && !abi_profile(abi)->tdx_launch)
+		return NULL;
+	return model_find(type);
 }

@@ -141,6 +141,8 @@ HIDDEN enum content_effect abi_effect(struct abi abi,
 /* guest_memfd creation flags this ABI accepts on a VM of model m. */
 HIDDEN uint64_t abi_gmem_flags(struct abi abi, const struct platform_model *m);
 /* KVM_CHECK_EXTENSION: m == NULL answers for the system handle. */
+/* The model of a VM type in a profile, or NULL where its kernel lacks it. */
+HIDDEN const struct platform_model *abi_model(struct abi abi, unsigned long type);
 HIDDEN long abi_check_extension(struct abi abi, const struct platform_model *m,
 				long cap);
 

@@ -47,7 +47,7 @@ static int random_bytes(void *buf, size_t len)
 
 int vm_create(struct abi abi, unsigned long type, struct vm **out)
 {
-	const struct platform_model *model = model_find(type);
+	const struct platform_model *model = abi_model(abi, type);
 	struct vm *vm;
 	int r;
 

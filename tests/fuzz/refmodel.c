@@ -63,7 +63,8 @@ void rm_init(struct refmodel *m, enum rm_profile p)
 
 long rm_create_vm(struct refmodel *m, unsigned long type, int idx)
 {
-	if (!row_of(type))
+	/* no TDX type before 6.16 */
+	if (!row_of(type) || (m->profile == RM_6_12 && type == KVM_X86_TDX_VM))
 		return -EINVAL;
 	memset(&m->vm[idx], 0, sizeof(m->vm[idx]));
 	m->vm[idx].live = true;
