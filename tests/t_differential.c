@@ -4,7 +4,9 @@
  * the reference model of the contract (tests/fuzz/refmodel.c) must agree on
  * every result, errno, error_offset, exit, attribute and byte.  Bounded by
  * GMEMU_FUZZ_SECONDS (default 6); GMEMU_FUZZ_SEED=N replays one input with
- * every call printed.  `make fuzz` runs it (or libFuzzer) for longer.
+ * every call printed.  `make fuzz` runs it (or libFuzzer) for longer.  The
+ * summary counts the KVM_RUN calls made on the emulated backend (none,
+ * with the reason, where it cannot run).
  */
 #include <time.h>
 
@@ -45,6 +47,7 @@ TEST(gmemu_agrees_with_the_reference_model)
 	const char *e = getenv("GMEMU_FUZZ_SECONDS"), *replay = getenv("GMEMU_FUZZ_SEED");
 	double seconds = e ? atof(e) : 6, t0 = now_s();
 	uint64_t seed, runs = 0, bytes = 0, base = (uint64_t)time(NULL) * 1000003u;
+	unsigned long ops, calls, noops;
 
 	if (replay) {
 		seed = strtoull(replay, NULL, 0);
@@ -63,7 +66,14 @@ TEST(gmemu_agrees_with_the_reference_model)
 			FAIL("seed %#llx: replay with GMEMU_FUZZ_SEED=%#llx",
 			     (unsigned long long)s, (unsigned long long)s);
 	}
-	printf("# %llu inputs (%llu bytes of calls) agreed in %.1f s\n",
-	       (unsigned long long)runs, (unsigned long long)bytes, now_s() - t0);
+	diff_run_stats(&ops, &calls, &noops);
+	printf("# %llu inputs (%llu bytes of calls) agreed in %.1f s; "
+	       "%lu KVM_RUN ops (%lu KVM_RUN calls) on the emulated backend",
+	       (unsigned long long)runs, (unsigned long long)bytes, now_s() - t0,
+	       ops, calls);
+	if (noops)
+		printf(", %lu not made: it cannot run here (%s)", noops,
+		       gmemu_vcpu_backend_unavailable("emulated"));
+	printf("\n");
 	CHECK(runs > 50);
 }

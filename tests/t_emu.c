@@ -849,6 +849,48 @@ TEST(per_vm_attribute_profile_two_backings)
 	CHECK_EQ(expect_out(g.vcpu, g.run, 0x19), 0x5b);
 }
 
+/* Per-VM attributes on a model with a shared bit: an attribute needs no
+ * memslot, and KVM checks it before the memslot, so a shared access to a
+ * GPA with none is MMIO only while the GPA is shared. */
+TEST(per_vm_attribute_shared_access_without_memslot)
+{
+	struct guest g = setup_profile("6.18", KVM_X86_SNP_VM, 0);
+	uint64_t gpa = MMIO_GPA & ~ALIAS; /* VA_MMIO is its shared alias */
+	struct kvm_memory_attributes a = {
+		.address = gpa, .size = PAGE,
+		.attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE,
+	};
+	struct kvm_regs r = { .rsi = VA_MMIO + 0x20 };
+	struct kvm_sregs s;
+	int i;
+
+	/* the plain memslot's private GPAs have no guest_memfd here: the
+	 * guest reaches its tables and code through the shared alias */
+	put64(g.low, PML4, PDPT | ALIAS | 3);
+	put64(g.low, PDPT, PD | ALIAS | 3);
+	put64(g.low, PD + 0, PT0 | ALIAS | 3);
+	for (i = 0; i < 512; i++)
+		put64(g.low, PT0 + 8 * (uint64_t)i, ((uint64_t)i << 12) | ALIAS | 3);
+	CHECK_OK(gmemu_ioctl(g.vcpu, KVM_GET_SREGS, &s));
+	s.cr3 = PML4 | ALIAS;
+	CHECK_OK(gmemu_ioctl(g.vcpu, KVM_SET_SREGS, &s));
+	CHECK_OK(gmemu_vm_finalize(g.vm));
+	CHECK_OK(gmemu_ioctl(g.vm, KVM_SET_MEMORY_ATTRIBUTES, &a));
+	start(&g, g.vcpu, R_READ_BYTE, &r);
+	CHECK_ERR(gmemu_ioctl(g.vcpu, KVM_RUN, 0), EFAULT);
+	check_memory_fault(g.run, false, gpa);
+	/* shared: the same access is MMIO, completed by the VMM */
+	a.attributes = 0;
+	CHECK_OK(gmemu_ioctl(g.vm, KVM_SET_MEMORY_ATTRIBUTES, &a));
+	CHECK_OK(run_vcpu(g.vcpu));
+	CHECK_EQ(g.run->exit_reason, KVM_EXIT_MMIO);
+	CHECK_EQ(g.run->mmio.phys_addr, (gpa | ALIAS) + 0x20);
+	CHECK_EQ(g.run->mmio.len, 1);
+	CHECK(!g.run->mmio.is_write);
+	g.run->mmio.data[0] = 0x3c;
+	CHECK_EQ(expect_out(g.vcpu, g.run, 0x19), 0x3c);
+}
+
 /* ---- the ioctls, through checked copies ---- */
 
 TEST(vcpu_ioctls_round_trip)

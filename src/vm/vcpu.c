@@ -186,7 +186,11 @@ static int vm_resolve(void *ctx, uint64_t gpa, bool private, bool write,
 		 * for either intent, as the kvm backend maps it) */
 		private = page_private;
 	if (!s) {
-		out->kind = private ? GUEST_MEM_FAULT : GUEST_MEM_MMIO;
+		/* KVM checks the attribute before the memslot: a GPA with
+		 * none is MMIO only for a shared access to a shared GPA (per-VM
+		 * attributes need no memslot) */
+		out->kind = private || page_private ? GUEST_MEM_FAULT
+						    : GUEST_MEM_MMIO;
 		out->fault_flags = private ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0;
 		goto out;
 	}

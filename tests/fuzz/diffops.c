@@ -5,6 +5,8 @@
  * gmemu through its public API and on the reference model, and the two
  * must agree on the result, the errno, error_offset, the exit a guest
  * access gives, every page's attribute and every byte either side reads.
+ * Guest accesses are made by the software vCPU and by a real guest through
+ * KVM_RUN on the emulated backend (op_run).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,10 +26,31 @@
 #define PG 4096ULL
 #define EO_SENTINEL 0x5e5e5e5e5e5e5e5eULL
 #define SLOT_BASE 0x100000ULL   /* slot i of a VM at SLOT_BASE + i MiB */
+#define UADDR_PAGES (RM_MAX_PAGES + 1) /* the most a memslot can have */
 
 struct view {
 	uint8_t *addr;
 	uint64_t npages; /* mapped: the gmem's pages plus one past the end */
+};
+
+/* A guest access a real vCPU makes (op_run). */
+struct access {
+	uint64_t gpa;      /* as the guest addresses it: with the shared bit */
+	uint64_t len;      /* 1, 8, or a page (rep stosb) */
+	bool write;
+	uint8_t value;     /* written; an MMIO read's data */
+};
+
+/* The vCPU of a VM, made by the first op_run on it, with the memory its
+ * guest runs from: a plain memslot the other ops never reach. */
+struct vcpu_state {
+	bool made;
+	int fd;
+	struct kvm_run *run;
+	uint8_t *code;
+	bool sregs;        /* long mode set up (since made or TD reset) */
+	bool pending;      /* acc stopped by a memory fault: KVM_RUN retries it */
+	struct access acc;
 };
 
 struct driver {
@@ -38,6 +61,8 @@ struct driver {
 	int vm[RM_MAX_VMS];
 	int gmem[RM_MAX_GMEMS];
 	struct view view[RM_MAX_GMEMS];
+	struct vcpu_state vc[RM_MAX_VMS];
+	uint8_t *uaddr[RM_MAX_VMS]; /* UADDR_PAGES per memslot id */
 	struct refmodel m;
 	char log[64][160];
 	int nlog;
@@ -530,17 +555,37 @@ static void op_slot(struct driver *d)
 
 	if (v < 0)
 		return;
-	/* mostly a gmem of this VM; sometimes another VM's */
-	g = (k & 7) == 7 ? pick_gmem(d) : gmem_of(d, v, k);
-	if (g < 0)
-		return;
-	n = d->m.gmem[g].npages;
-	r2.guest_memfd_offset = (uint64_t)((b >> 3) % n) * PG;
-	r2.memory_size = (uint64_t)(b % (n - (b >> 3) % n) + 1 +
-				    ((k & 0x18) == 0x18)) * PG;
+	if ((k & 0x60) == 0x60) {
+		/* plain memory; one size per id, so that the same call again
+		 * changes nothing, or moves the memslot */
+		g = -1;
+		r2.flags = 0;
+		r2.memory_size = (4 + 2 * id + ((k & 0x18) == 0x18)) * PG;
+	} else {
+		/* mostly a gmem of this VM; sometimes another VM's */
+		g = (k & 7) == 7 ? pick_gmem(d) : gmem_of(d, v, k);
+		if (g < 0)
+			return;
+		n = d->m.gmem[g].npages;
+		r2.guest_memfd_offset = (uint64_t)((b >> 3) % n) * PG;
+		r2.memory_size = (uint64_t)(b % (n - (b >> 3) % n) + 1 +
+					    ((k & 0x18) == 0x18)) * PG;
+		r2.guest_memfd = (uint32_t)d->gmem[g];
+	}
 	if (del)
 		r2.memory_size = 0;
-	r2.guest_memfd = (uint32_t)d->gmem[g];
+	/* a plain memslot's memory, and in the per-VM attribute profiles a
+	 * guest_memfd memslot's shared pages (in place, nothing uses it) */
+	if (!d->uaddr[v]) {
+		d->uaddr[v] = mmap(NULL, RM_MAX_SLOTS * UADDR_PAGES * PG,
+				   PROT_READ | PROT_WRITE,
+				   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (d->uaddr[v] == MAP_FAILED) {
+			d->uaddr[v] = NULL;
+			return;
+		}
+	}
+	r2.userspace_addr = (uintptr_t)d->uaddr[v] + id * UADDR_PAGES * PG;
 	want = rm_set_slot(&d->m, v, id, r2.guest_phys_addr, r2.memory_size, g,
 			   r2.guest_memfd_offset, del);
 	r = sysr(gmemu_ioctl(d->vm[v], KVM_SET_USER_MEMORY_REGION2, &r2));
@@ -671,7 +716,8 @@ static void op_sev(struct driver *d, int v, uint8_t a, uint8_t b, uint8_t c)
 
 		cmd.id = KVM_SEV_SNP_LAUNCH_FINISH;
 		cmd.data = (uintptr_t)&f;
-		rm_snp_launch_finish(&d->m, v, f.flags, &res);
+		rm_snp_launch_finish(&d->m, v, f.flags,
+				     cmd.sev_fd == (uint32_t)d->sev, &res);
 		r = sysr(gmemu_ioctl(d->vm[v], KVM_MEMORY_ENCRYPT_OP, &cmd));
 		note(d, "SNP_LAUNCH_FINISH(vm %d) -> %ld", v, r);
 		break;
@@ -790,6 +836,665 @@ static void op_vendor(struct driver *d)
 	op_sev(d, v, a, b, c);
 }
 
+
+/* ---- real vCPUs: KVM_RUN on the emulated backend (contract §9.5) ---- */
+
+/*
+ * The guest's memory, a plain memslot at CODE_GPA (slot CODE_SLOT): page
+ * tables, a GDT and the code.  Long mode, 2 MiB pages: VA [0, 1 GiB) is
+ * GPA [0, 1 GiB) (on snp and tdx, the private GPAs), VA [1 GiB, 2 GiB) the
+ * same GPAs with the shared bit, and VA 2 GiB the memslot itself -- through
+ * its shared alias on snp and tdx, which the per-VM attribute profiles
+ * need for a plain memslot (its private GPA has no guest_memfd).
+ */
+#define CODE_GPA 0x40000000ULL
+#define CODE_SLOT 100
+#define CODE_SIZE (16 * PG)
+#define CODE_VA 0x80000000ULL
+#define SHARED_VA 0x40000000ULL
+enum { PML4 = 0x0000, PDPT = 0x1000, PD0 = 0x2000, PD1 = 0x3000, PD2 = 0x4000,
+       GDT = 0x5000, CODE = 0x6000 };
+
+/* Routines at CODE + offset: RDI the address, RAX the value; each reports
+ * on its own port, then hlt. */
+enum { R_READ1 = 0x00, R_WRITE1 = 0x10, R_READ8 = 0x20, R_WRITE8 = 0x30,
+       R_PAGE = 0x40, R_VMCALL = 0x50, R_VMMCALL = 0x60, R_IN = 0x70,
+       R_HLT = 0x80 };
+static const struct {
+	unsigned int off;
+	uint8_t bytes[8];
+	unsigned int n;
+} routines[] = {
+	/* mov (%rdi),%al; out %al,$0x10; hlt */
+	{ R_READ1, { 0x8a, 0x07, 0xe6, 0x10, 0xf4 }, 5 },
+	/* mov %al,(%rdi); out %al,$0x11; hlt */
+	{ R_WRITE1, { 0x88, 0x07, 0xe6, 0x11, 0xf4 }, 5 },
+	/* mov (%rdi),%rax; out %eax,$0x12; hlt */
+	{ R_READ8, { 0x48, 0x8b, 0x07, 0xe7, 0x12, 0xf4 }, 6 },
+	/* mov %rax,(%rdi); out %al,$0x13; hlt */
+	{ R_WRITE8, { 0x48, 0x89, 0x07, 0xe6, 0x13, 0xf4 }, 6 },
+	/* cld; rep stosb (RCX bytes); out %al,$0x14; hlt */
+	{ R_PAGE, { 0xfc, 0xf3, 0xaa, 0xe6, 0x14, 0xf4 }, 6 },
+	/* vmcall; out %eax,$0x15; hlt */
+	{ R_VMCALL, { 0x0f, 0x01, 0xc1, 0xe7, 0x15, 0xf4 }, 6 },
+	/* vmmcall; out %eax,$0x15; hlt */
+	{ R_VMMCALL, { 0x0f, 0x01, 0xd9, 0xe7, 0x15, 0xf4 }, 6 },
+	/* in $0x16,%al; out %al,$0x17; hlt */
+	{ R_IN, { 0xe4, 0x16, 0xe6, 0x17, 0xf4 }, 5 },
+	/* hlt; out %al,$0x18; hlt */
+	{ R_HLT, { 0xf4, 0xe6, 0x18, 0xf4 }, 4 },
+};
+
+/* kvm_run.memory_fault, which older headers do not name */
+struct run_fault {
+	uint64_t flags, gpa, size;
+};
+
+static unsigned long run_ops, run_calls, run_noops;
+
+void diff_run_stats(unsigned long *ops, unsigned long *calls,
+		    unsigned long *noops)
+{
+	*ops = run_ops;
+	*calls = run_calls;
+	*noops = run_noops;
+}
+
+/* Why the emulated backend cannot run here, or NULL. */
+static const char *emu_unavailable(void)
+{
+	static const char *why;
+	static bool asked;
+
+	if (!asked) {
+		why = gmemu_vcpu_backend_unavailable("emulated");
+		asked = true;
+	}
+	return why;
+}
+
+static void put64(uint8_t *mem, uint64_t at, uint64_t v)
+{
+	memcpy(mem + at, &v, 8);
+}
+
+static void build_guest(uint8_t *mem, uint64_t bit)
+{
+	size_t i;
+
+	put64(mem, PML4, (CODE_GPA + PDPT) | bit | 3);
+	put64(mem, PDPT + 0, (CODE_GPA + PD0) | bit | 3);
+	put64(mem, PDPT + 8, (CODE_GPA + PD1) | bit | 3);
+	put64(mem, PDPT + 16, (CODE_GPA + PD2) | bit | 3);
+	for (i = 0; i < 512; i++) {
+		put64(mem, PD0 + 8 * i, (i << 21) | 0x83);
+		put64(mem, PD1 + 8 * i, (i << 21) | bit | 0x83);
+	}
+	put64(mem, PD2, CODE_GPA | bit | 0x83);
+	put64(mem, GDT + 8, 0x00af9b000000ffffULL);  /* code: 64-bit */
+	put64(mem, GDT + 16, 0x00cf93000000ffffULL); /* data */
+	for (i = 0; i < sizeof(routines) / sizeof(routines[0]); i++)
+		memcpy(mem + CODE + routines[i].off, routines[i].bytes,
+		       routines[i].n);
+}
+
+static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code)
+{
+	memset(s, 0, sizeof(*s));
+	s->selector = sel;
+	s->limit = 0xffffffff;
+	s->type = type;
+	s->present = 1;
+	s->s = 1;
+	s->g = 1;
+	s->l = code;
+	s->db = !code;
+}
+
+static bool long_mode(struct driver *d, int v)
+{
+	struct vcpu_state *vc = &d->vc[v];
+	struct kvm_sregs s;
+
+	if (vc->sregs)
+		return true;
+	expect(d, "KVM_GET_SREGS", sysr(gmemu_ioctl(vc->fd, KVM_GET_SREGS, &s)), 0);
+	s.cr0 = 0x80050033;     /* PE MP ET NE WP AM PG */
+	s.cr4 = 0x620;          /* PAE OSFXSR OSXMMEXCPT */
+	s.efer = 0xd01;         /* SCE LME LMA NX */
+	s.cr3 = CODE_GPA | rm_shared_mask(&d->m, v);
+	seg(&s.cs, 8, 11, true);
+	seg(&s.ds, 0x10, 3, false);
+	s.es = s.ss = s.fs = s.gs = s.ds;
+	s.gdt.base = CODE_VA + GDT;
+	s.gdt.limit = 23;
+	s.idt.base = 0;
+	s.idt.limit = 0; /* an exception is a triple fault: a disagreement */
+	expect(d, "KVM_SET_SREGS", sysr(gmemu_ioctl(vc->fd, KVM_SET_SREGS, &s)), 0);
+	vc->sregs = !d->failed;
+	return vc->sregs;
+}
+
+/* The hidden memslot and the vCPU, forced onto the emulated backend. */
+static bool vcpu_make(struct driver *d, int v)
+{
+	struct vcpu_state *vc = &d->vc[v];
+	struct kvm_userspace_memory_region2 r2 = {
+		.slot = CODE_SLOT, .guest_phys_addr = CODE_GPA,
+		.memory_size = CODE_SIZE,
+	};
+	const char *old = getenv("GMEMU_VCPU");
+	char *saved = old ? strdup(old) : NULL;
+	long size, fd;
+
+	vc->code = mmap(NULL, CODE_SIZE, PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (vc->code == MAP_FAILED) {
+		vc->code = NULL;
+		free(saved);
+		return false;
+	}
+	build_guest(vc->code, rm_shared_mask(&d->m, v));
+	r2.userspace_addr = (uintptr_t)vc->code;
+	expect(d, "KVM_SET_USER_MEMORY_REGION2 (the guest's code)",
+	       sysr(gmemu_ioctl(d->vm[v], KVM_SET_USER_MEMORY_REGION2, &r2)), 0);
+	setenv("GMEMU_VCPU", "emulated", 1);
+	fd = sysr(gmemu_ioctl(d->vm[v], KVM_CREATE_VCPU, 0));
+	if (saved)
+		setenv("GMEMU_VCPU", saved, 1);
+	else
+		unsetenv("GMEMU_VCPU");
+	free(saved);
+	note(d, "vcpu = KVM_CREATE_VCPU(vm %d) on the emulated backend -> %ld", v, fd);
+	expect(d, "KVM_CREATE_VCPU", fd < 0 ? fd : 0, 0);
+	if (fd < 0)
+		return false;
+	rm_create_vcpu(&d->m, v);
+	vc->made = true;
+	vc->fd = (int)fd;
+	size = sysr(gmemu_ioctl(d->kvm, KVM_GET_VCPU_MMAP_SIZE, 0));
+	vc->run = size > 0 ? gmemu_mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
+					MAP_SHARED, vc->fd, 0) : MAP_FAILED;
+	if (vc->run == MAP_FAILED) {
+		vc->run = NULL;
+		disagree(d, "the vCPU's kvm_run cannot be mapped (size %ld)", size);
+		return false;
+	}
+	return true;
+}
+
+static long kvm_run(struct driver *d, int v)
+{
+	run_calls++;
+	return sysr(gmemu_ioctl(d->vc[v].fd, KVM_RUN, 0));
+}
+
+static uint32_t io_data(struct kvm_run *run)
+{
+	uint32_t x = 0;
+
+	memcpy(&x, (uint8_t *)run + run->io.data_offset,
+	       run->io.size > 4 ? 4 : run->io.size);
+	return x;
+}
+
+/* KVM_RUN (which returned r) ended at the guest's OUT to port: size bytes
+ * of data (want, unless known is false). */
+static void check_out(struct driver *d, int v, long r, unsigned int port,
+		      unsigned int size, uint32_t want, bool known)
+{
+	struct kvm_run *run = d->vc[v].run;
+
+	note(d, "  KVM_RUN -> %ld exit %u port %#x data %#x", r,
+	     run->exit_reason, run->io.port, io_data(run));
+	expect(d, "KVM_RUN (to the guest's report)", r, 0);
+	if (d->failed)
+		return;
+	if (run->exit_reason != KVM_EXIT_IO || run->io.direction != KVM_EXIT_IO_OUT ||
+	    run->io.port != port || run->io.size != size || run->io.count != 1)
+		disagree(d, "KVM_RUN: exit %u (dir %u port %#x size %u count %u), "
+			    "model the guest's OUT to %#x",
+			 run->exit_reason, run->io.direction, run->io.port,
+			 run->io.size, run->io.count, port);
+	else if (known && io_data(run) != want)
+		disagree(d, "the guest reports %#x on port %#x, model %#x",
+			 io_data(run), port, want);
+}
+
+static void run_to_out(struct driver *d, int v, unsigned int port,
+		       unsigned int size, uint32_t want, bool known)
+{
+	check_out(d, v, kvm_run(d, v), port, size, want, known);
+}
+
+static void run_to_hlt(struct driver *d, int v)
+{
+	struct kvm_run *run = d->vc[v].run;
+	long r = kvm_run(d, v);
+
+	expect(d, "KVM_RUN (to hlt)", r, 0);
+	if (!d->failed && run->exit_reason != KVM_EXIT_HLT)
+		disagree(d, "KVM_RUN: exit %u, model KVM_EXIT_HLT", run->exit_reason);
+}
+
+static void start(struct driver *d, int v, unsigned int routine,
+		  struct kvm_regs *regs)
+{
+	regs->rip = CODE_VA + CODE + routine;
+	regs->rflags = 2;
+	expect(d, "KVM_SET_REGS",
+	       sysr(gmemu_ioctl(d->vc[v].fd, KVM_SET_REGS, regs)), 0);
+}
+
+/* The VMM's answer to a memory fault: the page converted to the access's
+ * intent, through the interface of the profile, checked like op_convert. */
+static void convert_for(struct driver *d, int v, uint64_t gpa, bool private)
+{
+	struct rm_vm *vm = &d->m.vm[v];
+	struct rm_result res;
+	long r, want;
+	int i;
+
+	if (RM_PER_VM(d->m.profile)) {
+		struct kvm_memory_attributes a = {
+			.address = gpa, .size = PG,
+			.attributes = private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
+		};
+
+		want = rm_set_vm_attributes(&d->m, v, gpa, PG, a.attributes, 0);
+		r = sysr(gmemu_ioctl(d->vm[v], KVM_SET_MEMORY_ATTRIBUTES, &a));
+		note(d, "  SET_MEMORY_ATTRIBUTES(vm %d, %#llx, %s) -> %ld", v,
+		     (unsigned long long)gpa, private ? "private" : "shared", r);
+		expect(d, "KVM_SET_MEMORY_ATTRIBUTES", r, want);
+		return;
+	}
+	for (i = 0; i < RM_MAX_SLOTS; i++) {
+		struct rm_slot *s = &vm->slot[i];
+		struct kvm_memory_attributes2 a = {
+			.attributes = private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
+			.size = PG, .error_offset = EO_SENTINEL,
+		};
+
+		if (!s->live || gpa < s->gpa || gpa >= s->gpa + s->npages * PG)
+			continue;
+		if (s->gmem < 0)
+			return; /* plain memory: nothing to convert */
+		a.offset = (s->offset + (gpa - s->gpa) / PG) * PG;
+		rm_convert(&d->m, s->gmem, &a, &res);
+		r = sysr(gmemu_ioctl(d->gmem[s->gmem], KVM_SET_MEMORY_ATTRIBUTES2, &a));
+		note(d, "  SET_MEMORY_ATTRIBUTES2(gmem %d, %#llx, %s) -> %ld", s->gmem,
+		     (unsigned long long)a.offset, private ? "private" : "shared", r);
+		expect(d, "KVM_SET_MEMORY_ATTRIBUTES2", r, res.r);
+		if (res.eo_written ? a.error_offset != res.error_offset
+				   : a.error_offset != EO_SENTINEL)
+			disagree(d, "error_offset %#llx", (unsigned long long)a.error_offset);
+		return;
+	}
+}
+
+/*
+ * Run the vCPU's access (started, or stopped by a memory fault earlier) to
+ * its end as the model predicts it from its state now: the guest's report
+ * with the bytes read, an MMIO exit the VMM completes, or a memory fault --
+ * which, if convert, the VMM answers by converting, and the next KVM_RUN
+ * completes the access exactly once or gives the same exit.
+ */
+static void run_access(struct driver *d, int v, bool convert)
+{
+	struct vcpu_state *vc = &d->vc[v];
+	struct access *x = &vc->acc;
+	struct kvm_run *run = vc->run;
+	struct run_fault *mf = (struct run_fault *)(void *)&run->mmio;
+	unsigned int port = x->len == PG ? 0x14 : x->len == 8 ? (x->write ? 0x13 : 0x12)
+							   : (x->write ? 0x11 : 0x10);
+	unsigned int size = x->len == 8 && !x->write ? 4 : 1;
+	uint32_t mask = size == 4 ? ~0u : 0xff;
+	uint64_t data = 0x0101010101010101ULL * x->value;
+	struct rm_run want;
+	int round;
+	long r;
+
+	for (round = 0; round < 2 && !d->failed; round++) {
+		rm_run_access(&d->m, v, x->gpa, x->len, x->write, x->value, &want);
+		r = kvm_run(d, v);
+		note(d, "  KVM_RUN(vm %d: %s %llu at %#llx) -> %ld exit %u (model %s%s)",
+		     v, x->write ? "write" : "read", (unsigned long long)x->len,
+		     (unsigned long long)x->gpa, r, run->exit_reason,
+		     want.kind == RM_RUN_FAULT ? "fault" :
+		     want.kind == RM_RUN_MMIO ? "mmio" : "done",
+		     want.kind == RM_RUN_FAULT && want.flags ? " private" : "");
+		vc->pending = false;
+		if (want.kind == RM_RUN_FAULT) {
+			expect(d, "KVM_RUN (a memory fault)", r, -EFAULT);
+			if (!d->failed && (run->exit_reason != KVM_EXIT_MEMORY_FAULT ||
+					   mf->flags != want.flags || mf->gpa != want.gpa ||
+					   mf->size != PG))
+				disagree(d, "KVM_RUN: exit %u flags %#llx gpa %#llx size %#llx, "
+					    "model KVM_EXIT_MEMORY_FAULT flags %#llx gpa %#llx",
+					 run->exit_reason, (unsigned long long)mf->flags,
+					 (unsigned long long)mf->gpa,
+					 (unsigned long long)mf->size,
+					 (unsigned long long)want.flags,
+					 (unsigned long long)want.gpa);
+			vc->pending = true;
+			if (!convert || round)
+				return;
+			convert_for(d, v, want.gpa, want.flags != 0);
+			continue;
+		}
+		if (want.kind == RM_RUN_MMIO) {
+			expect(d, "KVM_RUN (MMIO)", r, 0);
+			if (d->failed)
+				return;
+			if (run->exit_reason != KVM_EXIT_MMIO ||
+			    run->mmio.phys_addr != want.gpa ||
+			    run->mmio.len != (x->len == PG ? 1 : x->len) ||
+			    run->mmio.is_write != x->write ||
+			    (x->write && memcmp(run->mmio.data, &data, run->mmio.len))) {
+				disagree(d, "KVM_RUN: exit %u phys_addr %#llx len %u write %u "
+					    "data[0] %#x, model KVM_EXIT_MMIO at %#llx",
+					 run->exit_reason,
+					 (unsigned long long)run->mmio.phys_addr,
+					 run->mmio.len, run->mmio.is_write,
+					 run->mmio.data[0], (unsigned long long)want.gpa);
+				return;
+			}
+			if (x->len == PG)
+				return; /* one exit per byte: the next access
+					 * abandons it with KVM_SET_REGS */
+			if (!x->write)
+				memcpy(run->mmio.data, &data, 8);
+			run_to_out(d, v, port, size, (uint32_t)data & mask, true);
+		} else {
+			uint16_t b = x->write ? x->value : want.value;
+
+			check_out(d, v, r, port, size, (0x01010101u * b) & mask,
+				  b != RM_UNKNOWN);
+		}
+		if (!d->failed)
+			run_to_hlt(d, v);
+		return;
+	}
+}
+
+/* The memory at the memslots' userspace_addr, read by the host: the bytes
+ * the model holds (guest writes land there, in place). */
+static void check_uaddr(struct driver *d, int v)
+{
+	int id, p;
+
+	if (!d->uaddr[v])
+		return;
+	for (id = 0; id < RM_MAX_SLOTS; id++) {
+		for (p = 0; p < UADDR_PAGES; p++) {
+			uint16_t want = d->m.vm[v].uaddr[id][p];
+			uint8_t got = d->uaddr[v][(id * UADDR_PAGES + p) * PG +
+						  (p * 37) % PG];
+
+			if (want != RM_UNKNOWN && got != want)
+				disagree(d, "vm %d memslot %d's userspace_addr page %d "
+					    "reads %#x, model %#x", v, id, p, got, want);
+		}
+	}
+}
+
+/* A hypercall: KVM_EXIT_HYPERCALL where the model says so, completed with
+ * the VMM's ret; RAX (ret, or KVM's own answer) reported by the guest. */
+static void run_hypercall(struct driver *d, int v, bool vmmcall, uint8_t c,
+			  uint8_t e, uint8_t f)
+{
+	struct kvm_run *run = d->vc[v].run;
+	struct kvm_regs regs = {
+		.rax = (f & 7) == 7 ? 7 : (f & 7) == 6 ? 1 : 12,
+		.rbx = pick_gpa(d, v, c) + ((f & 0x38) == 0x38 ? 8 : 0),
+		.rcx = f >> 6,
+		.rdx = (e & 1) ? 0x10 /* KVM_MAP_GPA_RANGE_ENCRYPTED */ : 0,
+	};
+	uint64_t ret;
+	int want = rm_hypercall(&d->m, v, regs.rax, regs.rbx, regs.rcx,
+				regs.rdx, &ret);
+	long r;
+
+	start(d, v, vmmcall ? R_VMMCALL : R_VMCALL, &regs);
+	if (want) {
+		r = kvm_run(d, v);
+		note(d, "  KVM_RUN(vm %d: hypercall %llu %#llx %llu %#llx) -> %ld exit %u",
+		     v, (unsigned long long)regs.rax, (unsigned long long)regs.rbx,
+		     (unsigned long long)regs.rcx, (unsigned long long)regs.rdx, r,
+		     run->exit_reason);
+		expect(d, "KVM_RUN (a hypercall)", r, 0);
+		if (d->failed)
+			return;
+		if (run->exit_reason != KVM_EXIT_HYPERCALL ||
+		    run->hypercall.nr != regs.rax ||
+		    run->hypercall.args[0] != regs.rbx ||
+		    run->hypercall.args[1] != regs.rcx ||
+		    run->hypercall.args[2] != regs.rdx ||
+		    run->hypercall.longmode != 1) {
+			disagree(d, "KVM_RUN: exit %u nr %llu args %#llx %llu %#llx "
+				    "longmode %u, model KVM_EXIT_HYPERCALL",
+				 run->exit_reason,
+				 (unsigned long long)run->hypercall.nr,
+				 (unsigned long long)run->hypercall.args[0],
+				 (unsigned long long)run->hypercall.args[1],
+				 (unsigned long long)run->hypercall.args[2],
+				 run->hypercall.longmode);
+			return;
+		}
+		ret = (uint64_t)(int8_t)e;
+		run->hypercall.ret = ret;
+	} else {
+		note(d, "  hypercall(vm %d: %llu %#llx %llu): model RAX %#llx", v,
+		     (unsigned long long)regs.rax, (unsigned long long)regs.rbx,
+		     (unsigned long long)regs.rcx, (unsigned long long)ret);
+	}
+	run_to_out(d, v, 0x15, 4, (uint32_t)ret, true);
+	if (!d->failed)
+		run_to_hlt(d, v);
+}
+
+/* gmemu_vm_set_shared_gpa_bit: before the first vCPU (§9.5). */
+static void op_shared_bit(struct driver *d, int v, uint8_t a)
+{
+	static const unsigned int bits[] = { 47, 39, 51, 32, 11, 52, 47, 32 };
+	unsigned int bit = bits[a >> 5];
+	long want = rm_set_shared_bit(&d->m, v, bit);
+	long r = sysr(gmemu_vm_set_shared_gpa_bit(d->vm[v], bit));
+
+	note(d, "set_shared_gpa_bit(vm %d, %u) -> %ld", v, bit, r);
+	expect(d, "gmemu_vm_set_shared_gpa_bit", r, want);
+}
+
+static void op_enable_cap(struct driver *d, int v, uint8_t b)
+{
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_EXIT_HYPERCALL,
+		.flags = (b & 0xf0) == 0xf0,
+		.args = { (b & 1) ? 1ULL << 12 : (b & 2) ? 1ULL << 12 | 1ULL << 3 : 0 },
+	};
+	long want = rm_enable_cap_hypercall(&d->m, v, cap.flags, cap.args[0]);
+	long r = sysr(gmemu_ioctl(d->vm[v], KVM_ENABLE_CAP, &cap));
+
+	note(d, "ENABLE_CAP(vm %d, EXIT_HYPERCALL %#llx, flags %u) -> %ld", v,
+	     (unsigned long long)cap.args[0], cap.flags, r);
+	expect(d, "KVM_ENABLE_CAP", r, want);
+}
+
+static void op_tdx_init_vcpu(struct driver *d, int v, uint8_t b)
+{
+	struct kvm_tdx_cmd cmd = { .id = KVM_TDX_INIT_VCPU,
+				   .flags = (b & 0xf0) == 0xf0 };
+	long want = rm_tdx_init_vcpu(&d->m, v, cmd.flags);
+	long r = sysr(gmemu_ioctl(d->vc[v].fd, KVM_MEMORY_ENCRYPT_OP, &cmd));
+
+	note(d, "TDX_INIT_VCPU(vm %d) -> %ld", v, r);
+	expect(d, "KVM_TDX_INIT_VCPU", r, want);
+	if (r == 0)
+		d->vc[v].sregs = false; /* the TDX module's initial state */
+}
+
+/*
+ * KVM_RUN of a real guest on the emulated backend.  The vCPU and its code
+ * memslot are made on the first op_run of a VM; the model knows the vCPU
+ * exists (the vendor commands refuse what KVM refuses once there is one),
+ * and nothing else of it.
+ */
+static int run_op(struct driver *d)
+{
+	int v = pick_vm(d);
+	uint8_t a = next(d), b = next(d), c = next(d), e = next(d), f = next(d);
+	struct vcpu_state *vc;
+	struct kvm_regs regs = { 0 };
+	struct rm_vm *vm;
+	uint64_t bit;
+	long want, r;
+
+	if (v < 0)
+		return v;
+	if (emu_unavailable()) {
+		run_noops++;
+		note(d, "KVM_RUN op: none (the emulated backend: %s)",
+		     emu_unavailable());
+		return v;
+	}
+	vm = &d->m.vm[v];
+	vc = &d->vc[v];
+	switch (a & 0xf) {
+	case 0xf:
+		op_shared_bit(d, v, a);
+		return v;
+	case 0xe:
+		op_enable_cap(d, v, b);
+		return v;
+	default:
+		break;
+	}
+	if (!vc->made) {
+		/* a vCPU ends the vendor launch's INIT commands: mostly after
+		 * launch there */
+		if ((vm->type == KVM_X86_SNP_VM || vm->type == KVM_X86_TDX_VM) &&
+		    !vm->post_launch && (b & 0xc0) != 0xc0)
+			return v;
+		if (!vcpu_make(d, v))
+			return v;
+	}
+	run_ops++;
+	if ((a & 0xf) == 0xd || (vm->td_init && !vm->post_launch)) {
+		/* a TD's vCPU runs only if initialized before finalize */
+		op_tdx_init_vcpu(d, v, b);
+		return v;
+	}
+	if (rm_regs_protected(&d->m, v)) {
+		r = sysr(gmemu_ioctl(vc->fd, KVM_SET_REGS, &regs));
+		note(d, "KVM_SET_REGS(vm %d, protected state) -> %ld", v, r);
+		expect(d, "KVM_SET_REGS (protected state)", r, -EINVAL);
+		return v;
+	}
+	if (!long_mode(d, v))
+		return v;
+	want = rm_run_entry(&d->m, v);
+	if (want) {
+		r = kvm_run(d, v);
+		note(d, "KVM_RUN(vm %d, not launched) -> %ld exit %u", v, r,
+		     vc->run->exit_reason);
+		expect(d, "KVM_RUN (launch state)", r, want < 0 ? want : 0);
+		if (!d->failed && want == RM_FAIL_ENTRY &&
+		    (vc->run->exit_reason != KVM_EXIT_FAIL_ENTRY ||
+		     vc->run->fail_entry.hardware_entry_failure_reason != ~0ULL))
+			disagree(d, "KVM_RUN: exit %u, model KVM_EXIT_FAIL_ENTRY",
+				 vc->run->exit_reason);
+		return v;
+	}
+	if ((a & 0xf) == 0xc) {
+		uint32_t reason = vc->run->exit_reason;
+
+		vc->run->immediate_exit = 1;
+		r = kvm_run(d, v);
+		vc->run->immediate_exit = 0;
+		note(d, "KVM_RUN(vm %d, immediate_exit) -> %ld", v, r);
+		expect(d, "KVM_RUN (immediate_exit)", r, -EINTR);
+		if (!d->failed && vc->run->exit_reason != reason)
+			disagree(d, "immediate_exit changed exit_reason %u to %u",
+				 reason, vc->run->exit_reason);
+		return v;
+	}
+	if (vc->pending && (a & 0x10)) {
+		/* the access a memory fault stopped, against the state now */
+		run_access(d, v, a & 0x20);
+		return v;
+	}
+	vc->pending = false;
+	bit = rm_shared_mask(&d->m, v);
+	switch ((b >> 1) & 7) {
+	case 5:
+		run_hypercall(d, v, b & 1, c, e, f);
+		return v;
+	case 6:
+		start(d, v, R_IN, &regs);
+		r = kvm_run(d, v);
+		note(d, "  KVM_RUN(vm %d: in) -> %ld exit %u port %#x", v, r,
+		     vc->run->exit_reason, vc->run->io.port);
+		expect(d, "KVM_RUN (IN)", r, 0);
+		if (d->failed)
+			return v;
+		if (vc->run->exit_reason != KVM_EXIT_IO ||
+		    vc->run->io.direction != KVM_EXIT_IO_IN ||
+		    vc->run->io.port != 0x16 || vc->run->io.size != 1 ||
+		    vc->run->io.count != 1) {
+			disagree(d, "KVM_RUN: exit %u dir %u port %#x, model IN from 0x16",
+				 vc->run->exit_reason, vc->run->io.direction,
+				 vc->run->io.port);
+			return v;
+		}
+		((uint8_t *)vc->run)[vc->run->io.data_offset] = e;
+		run_to_out(d, v, 0x17, 1, e, true);
+		if (!d->failed)
+			run_to_hlt(d, v);
+		return v;
+	case 7:
+		regs.rax = e;
+		start(d, v, R_HLT, &regs);
+		run_to_hlt(d, v);
+		if (!d->failed)
+			run_to_out(d, v, 0x18, 1, e, true);
+		if (!d->failed)
+			run_to_hlt(d, v);
+		return v;
+	default:
+		break;
+	}
+	/* a memory access: read or write, 1 or 8 bytes or a page */
+	vc->acc = (struct access){
+		.gpa = pick_gpa(d, v, c),
+		.len = (b & 0xc) == 0x8 ? PG : (b & 4) ? 8 : 1,
+		.write = (b >> 1) & 1,
+		.value = e,
+	};
+	if (vc->acc.len == PG)
+		vc->acc.write = true;
+	else
+		vc->acc.gpa += ((uint64_t)f * 37 % PG) & ~(vc->acc.len - 1);
+	if (bit && (b & 1))
+		vc->acc.gpa |= bit;
+	regs.rdi = (vc->acc.gpa & ~bit) + (vc->acc.gpa & bit ? SHARED_VA : 0);
+	regs.rax = 0x0101010101010101ULL * e;
+	regs.rcx = PG;
+	start(d, v, vc->acc.len == PG ? R_PAGE : vc->acc.len == 8 ?
+		     (vc->acc.write ? R_WRITE8 : R_READ8) :
+		     (vc->acc.write ? R_WRITE1 : R_READ1), &regs);
+	if (!d->failed)
+		run_access(d, v, a & 0x20);
+	return v;
+}
+
+static void op_run(struct driver *d)
+{
+	int v = run_op(d);
+
+	if (v >= 0 && !d->failed)
+		check_uaddr(d, v);
+}
+
 static void op_misc(struct driver *d)
 {
 	int g = pick_gmem(d);
@@ -824,8 +1529,15 @@ static void op_misc(struct driver *d)
 
 static void cleanup(struct driver *d)
 {
+	long size = sysr(gmemu_ioctl(d->kvm, KVM_GET_VCPU_MMAP_SIZE, 0));
 	int i;
 
+	for (i = 0; i < RM_MAX_VMS; i++) {
+		if (d->vc[i].run)
+			gmemu_munmap(d->vc[i].run, (size_t)size);
+		if (d->vc[i].made)
+			gmemu_close(d->vc[i].fd);
+	}
 	for (i = 0; i < RM_MAX_GMEMS; i++) {
 		if (d->view[i].addr)
 			gmemu_munmap(d->view[i].addr, d->view[i].npages * PG);
@@ -837,6 +1549,12 @@ static void cleanup(struct driver *d)
 			gmemu_close(d->vm[i]);
 	gmemu_close(d->kvm);
 	gmemu_close(d->sev);
+	for (i = 0; i < RM_MAX_VMS; i++) {
+		if (d->vc[i].code)
+			munmap(d->vc[i].code, CODE_SIZE);
+		if (d->uaddr[i])
+			munmap(d->uaddr[i], RM_MAX_SLOTS * UADDR_PAGES * PG);
+	}
 }
 
 int diff_run(const uint8_t *data, size_t size, int verbose)
@@ -874,7 +1592,7 @@ int diff_run(const uint8_t *data, size_t size, int verbose)
 	while (d->pos < d->size && !d->failed) {
 		uint8_t op = next(d);
 
-		switch (op % 24) {
+		switch (op % 26) {
 		case 0: op_create_vm(d); break;
 		case 1: case 2: op_create_gmem(d); break;
 		case 3: case 4: case 5: case 6: op_convert(d); break;
@@ -892,6 +1610,7 @@ int diff_run(const uint8_t *data, size_t size, int verbose)
 		case 19: op_launch(d); break;
 		case 20: op_vm_attributes(d); break;
 		case 21: case 22: op_vendor(d); break;
+		case 24: case 25: op_run(d); break;
 		default: op_misc(d); break;
 		}
 		if (!d->failed)

@@ -69,6 +69,7 @@ long rm_create_vm(struct refmodel *m, unsigned long type, int idx)
 	memset(&m->vm[idx], 0, sizeof(m->vm[idx]));
 	m->vm[idx].live = true;
 	m->vm[idx].type = type;
+	m->vm[idx].shared_bit = 47;
 	return 0;
 }
 
@@ -330,17 +331,31 @@ long rm_set_slot(struct refmodel *m, int vi, uint32_t id, uint64_t gpa,
 
 	/* 6.12: no guest_memfd memslot without private memory (a flags
 	 * check: before anything else) */
-	if (m->profile == RM_6_12 && !vm_row(m, vi)->private_mem)
+	if (gi >= 0 && m->profile == RM_6_12 && !vm_row(m, vi)->private_mem)
 		return -EINVAL;
 	for (i = 0; i < RM_MAX_SLOTS; i++) {
-		if (vm->slot[i].live && vm->slot[i].id == id) {
+		struct rm_slot *s = &vm->slot[i];
+		int j;
+
+		if (s->live && s->id == id) {
 			if (del) {
-				vm->slot[i].live = false;
+				s->live = false;
 				return 0;
 			}
-			return -EINVAL; /* a live guest_memfd slot never changes */
+			/* a live guest_memfd slot never changes; a plain one
+			 * (the driver gives an id one userspace_addr) keeps
+			 * its size, and may move */
+			if (s->gmem >= 0 || gi >= 0 || size != s->npages * PG)
+				return -EINVAL;
+			for (j = 0; j < RM_MAX_SLOTS; j++)
+				if (j != i && vm->slot[j].live &&
+				    overlap(vm->slot[j].gpa, vm->slot[j].npages * PG,
+					    gpa, size))
+					return -EEXIST;
+			s->gpa = gpa; /* the same bytes at the new GPAs */
+			return 0;
 		}
-		if (!vm->slot[i].live && free < 0)
+		if (!s->live && free < 0)
 			free = i;
 	}
 	if (del)
@@ -487,17 +502,15 @@ void rm_guest_access(struct refmodel *m, int vi, uint64_t gpa, uint64_t len,
 	}
 	for (p = gpa; p < end; p += PG) {
 		struct rm_slot *s = slot_at(vm, p);
-		struct rm_page *pg;
+		uint16_t *bytes = s->gmem < 0 ? &vm->uaddr[s->id][(p - s->gpa) / PG]
+					      : &slot_page(m, s, p)->value;
 
-		if (s->gmem < 0)
-			continue; /* plain memory: the driver does not use it */
-		pg = slot_page(m, s, p);
 		if (write && len >= PG)
-			pg->value = value;
-		else if (write && pg->value != value)
-			pg->value = RM_UNKNOWN; /* a few bytes of the page */
+			*bytes = value;
+		else if (write && *bytes != value)
+			*bytes = RM_UNKNOWN; /* a few bytes of the page */
 		else if (p == gpa)
-			*read_value = pg->value;
+			*read_value = *bytes;
 	}
 }
 
@@ -602,7 +615,7 @@ void rm_sev_init2(struct refmodel *m, int vi, uint32_t flags,
 	}
 	res->eo_written = true; /* the struct comes back: error unchanged */
 	res->error_offset = ~0ULL;
-	if (flags) {
+	if (vm->vcpu || flags) {
 		res->r = -EINVAL;
 		return;
 	}
@@ -732,7 +745,7 @@ progress:
 }
 
 void rm_snp_launch_finish(struct refmodel *m, int vi, uint16_t flags,
-			  struct rm_result *res)
+			  bool good_fd, struct rm_result *res)
 {
 	struct rm_vm *vm = &m->vm[vi];
 
@@ -747,6 +760,10 @@ void rm_snp_launch_finish(struct refmodel *m, int vi, uint16_t flags,
 		res->r = -ENOTTY;
 	} else if (!vm->snp_started || flags) {
 		res->r = -EINVAL;
+	} else if (vm->vcpu && vm->sev_sealed) {
+		res->r = -EINVAL; /* the vCPUs' state is sealed already */
+	} else if (vm->vcpu && !good_fd) {
+		res->r = -EBADF;
 	} else if (vm->post_launch) {
 		res->r = -EIO;
 		res->error_offset = SEV_RET_INVALID_GUEST_STATE;
@@ -765,10 +782,14 @@ long rm_tdx_init_vm(struct refmodel *m, int vi, uint32_t flags,
 		return -ENOTTY;
 	if (vm->td_init || flags)
 		return -EINVAL;
+	if (vm->vcpu)
+		return -EBUSY;
 	if ((attributes & ~(1ULL | 1ULL << 28)) || (xfam & ~7ULL) ||
 	    (gpaw != 48 && gpaw != 52))
 		return -EINVAL;
 	vm->td_init = true;
+	vm->td_debug = attributes & 1;
+	vm->shared_bit = gpaw - 1; /* the top bit of the TD's GPA width */
 	return 0;
 }
 
@@ -787,4 +808,141 @@ long rm_tdx_finalize_vm(struct refmodel *m, int vi)
 void rm_inject_enomem(struct refmodel *m, int gi, unsigned int n)
 {
 	m->gmem[gi].inject_enomem = n;
+}
+
+/* ---- real vCPUs (§9.5) ---- */
+
+static bool shared_alias(struct rm_vm *vm)
+{
+	return vm->type == KVM_X86_SNP_VM || vm->type == KVM_X86_TDX_VM;
+}
+
+long rm_set_shared_bit(struct refmodel *m, int vi, unsigned int bit)
+{
+	struct rm_vm *vm = &m->vm[vi];
+
+	if (bit < 12 || bit > 51)
+		return -EINVAL;
+	if (vm->vcpu)
+		return -EBUSY;
+	vm->shared_bit = bit;
+	return 0;
+}
+
+long rm_enable_cap_hypercall(struct refmodel *m, int vi, uint64_t flags,
+			     uint64_t args0)
+{
+	if (flags || (args0 & ~(1ULL << 12 /* KVM_HC_MAP_GPA_RANGE */)))
+		return -EINVAL;
+	m->vm[vi].hc_exits = args0 != 0;
+	return 0;
+}
+
+void rm_create_vcpu(struct refmodel *m, int vi)
+{
+	m->vm[vi].vcpu = true;
+}
+
+long rm_tdx_init_vcpu(struct refmodel *m, int vi, uint32_t flags)
+{
+	struct rm_vm *vm = &m->vm[vi];
+
+	if (vm->type != KVM_X86_TDX_VM || m->profile == RM_6_12)
+		return -ENOTTY;
+	if (!vm->td_init || vm->post_launch || flags || vm->td_vcpu_init)
+		return -EINVAL;
+	vm->td_vcpu_init = true;
+	return 0;
+}
+
+uint64_t rm_shared_mask(struct refmodel *m, int vi)
+{
+	return shared_alias(&m->vm[vi]) ? 1ULL << m->vm[vi].shared_bit : 0;
+}
+
+long rm_run_entry(struct refmodel *m, int vi)
+{
+	struct rm_vm *vm = &m->vm[vi];
+
+	if (vm->type == KVM_X86_SNP_VM && vm->sev_init)
+		/* no VMSA the hardware takes before LAUNCH_FINISH */
+		return vm->sev_sealed ? 0 : RM_FAIL_ENTRY;
+	if (vm->type == KVM_X86_TDX_VM && vm->td_init && !vm->td_vcpu_init)
+		return -EINVAL;
+	return vm_row(m, vi)->launch_enforced && !vm->post_launch ? -EINVAL : 0;
+}
+
+bool rm_regs_protected(struct refmodel *m, int vi)
+{
+	struct rm_vm *vm = &m->vm[vi];
+
+	return vm->sev_sealed || (vm->td_init && !vm->td_debug);
+}
+
+static void run_fault(struct rm_run *out, uint64_t gpa, bool private)
+{
+	out->kind = RM_RUN_FAULT;
+	out->gpa = gpa & ~(PG - 1);
+	out->flags = private ? KVM_MEMORY_EXIT_FLAG_PRIVATE : 0;
+}
+
+/*
+ * The intent: on snp and tdx the shared bit of the GPA the guest uses,
+ * elsewhere the page's own attribute (a guest cannot say otherwise).  A
+ * page whose attribute differs from the intent (per-VM attributes: with
+ * or without a memslot), or a private access with no guest_memfd behind
+ * it, is a memory fault; a shared access with no memslot is MMIO.  Private
+ * pages are in the gmem; shared ones in the gmem (in place) or at the
+ * memslot's userspace_addr (per-VM attributes).
+ */
+void rm_run_access(struct refmodel *m, int vi, uint64_t gpa, uint64_t len,
+		   bool write, uint8_t value, struct rm_run *out)
+{
+	struct rm_vm *vm = &m->vm[vi];
+	uint64_t bit = rm_shared_mask(m, vi), g = gpa & ~bit;
+	struct rm_slot *s = slot_at(vm, g);
+	bool page_private = gpa_private(m, vi, s, g);
+	/* a plain memslot of an in-place profile is shared memory for
+	 * either intent */
+	bool private = bit && !(s && s->gmem < 0 && !RM_PER_VM(m->profile)) ?
+			       !(gpa & bit) : page_private;
+	uint16_t *bytes;
+
+	memset(out, 0, sizeof(*out));
+	out->value = RM_UNKNOWN;
+	if (page_private != private || (private && (!s || s->gmem < 0))) {
+		run_fault(out, g, private);
+		return;
+	}
+	if (!s) {
+		out->kind = RM_RUN_MMIO;
+		out->gpa = gpa;
+		return;
+	}
+	bytes = s->gmem < 0 || (!private && RM_PER_VM(m->profile)) ?
+			&vm->uaddr[s->id][(g - s->gpa) / PG] :
+			&slot_page(m, s, g)->value;
+	out->kind = RM_RUN_DONE;
+	if (!write)
+		out->value = *bytes;
+	else if (len >= PG)
+		*bytes = value;
+	else if (*bytes != value)
+		*bytes = RM_UNKNOWN; /* a few bytes of the page */
+}
+
+int rm_hypercall(struct refmodel *m, int vi, uint64_t nr, uint64_t a0,
+		 uint64_t a1, uint64_t a2, uint64_t *ret)
+{
+	(void)a2;
+	*ret = (uint64_t)-1000; /* -KVM_ENOSYS */
+	if (nr == 1) /* KVM_HC_VAPIC_POLL_IRQ */
+		*ret = 0;
+	if (nr != 12 || !m->vm[vi].hc_exits)
+		return 0;
+	if ((a0 & (PG - 1)) || !a1 || (a0 >> 12) + a1 <= (a0 >> 12)) {
+		*ret = (uint64_t)-22; /* -KVM_EINVAL */
+		return 0;
+	}
+	return 1;
 }

@@ -3,7 +3,8 @@
  * An executable reference model of gmemu's contract (docs/contract.md): a
  * small, obviously-correct restatement of what each call must do --
  * results, errnos in their order, error_offset, attributes, pins, launch
- * state and the bytes each side reads -- with none of the library's
+ * state, the exits a real guest's KVM_RUN gives, and the bytes each side
+ * reads -- with none of the library's
  * mechanisms.  The differential driver runs every call against gmemu and
  * against this model and requires the same answer.
  *
@@ -57,7 +58,7 @@ struct rm_slot {
 	bool live;
 	uint32_t id;
 	uint64_t gpa, npages;
-	int gmem;         /* -1: plain memory (shared, at userspace_addr) */
+	int gmem;         /* -1: plain memory, at userspace_addr */
 	uint32_t offset;  /* first gmem page */
 };
 
@@ -70,8 +71,17 @@ struct rm_vm {
 	bool measurement_unknown; /* it covers bytes the model does not know */
 	/* per-VM attributes (the 6.x profiles), pages from RM_GPA_BASE */
 	bool vm_private[RM_GPA_PAGES];
-	/* the vendor launch commands (no vCPUs in the driver) */
-	bool sev_init, snp_started, sev_sealed, td_init;
+	/* the vendor launch commands */
+	bool sev_init, snp_started, sev_sealed, td_init, td_debug;
+	/* real vCPUs (the driver makes at most one, on the emulated
+	 * backend): made, KVM_TDX_INIT_VCPU done on it */
+	bool vcpu, td_vcpu_init;
+	unsigned int shared_bit;  /* snp, tdx: the shared GPA alias */
+	bool hc_exits;            /* KVM_CAP_EXIT_HYPERCALL(MAP_GPA_RANGE) */
+	/* the bytes at the userspace_addr of each memslot id (the driver
+	 * gives each id memory of its own, zeros at first): where the per-VM
+	 * attribute profiles keep a guest_memfd memslot's shared pages */
+	uint16_t uaddr[RM_MAX_SLOTS][RM_MAX_PAGES + 1];
 };
 
 struct refmodel {
@@ -126,7 +136,7 @@ void rm_snp_launch_update(struct refmodel *m, int vm,
 			  const uint8_t *src_value, bool good_fd,
 			  struct rm_result *res);
 void rm_snp_launch_finish(struct refmodel *m, int vm, uint16_t flags,
-			  struct rm_result *res);
+			  bool good_fd, struct rm_result *res);
 /* the TDX VM commands */
 long rm_tdx_init_vm(struct refmodel *m, int vm, uint32_t flags,
 		    uint64_t attributes, uint64_t xfam, unsigned int gpaw);
@@ -135,5 +145,38 @@ long rm_tdx_finalize_vm(struct refmodel *m, int vm);
  * window). */
 long rm_set_vm_attributes(struct refmodel *m, int vm, uint64_t addr,
 			  uint64_t size, uint64_t attrs, uint64_t flags);
+
+/* ---- real vCPUs (contract §9.5), on the emulated backend ---- */
+
+long rm_set_shared_bit(struct refmodel *m, int vm, unsigned int bit);
+long rm_enable_cap_hypercall(struct refmodel *m, int vm, uint64_t flags,
+			     uint64_t args0);
+void rm_create_vcpu(struct refmodel *m, int vm);
+long rm_tdx_init_vcpu(struct refmodel *m, int vm, uint32_t flags);
+/* The bit a guest of vm sets in a GPA for a shared access (0: its pages'
+ * own state is the intent). */
+uint64_t rm_shared_mask(struct refmodel *m, int vm);
+/* Does KVM_RUN enter?  0, -errno, or RM_FAIL_ENTRY (KVM_RUN returns 0 with
+ * KVM_EXIT_FAIL_ENTRY). */
+#define RM_FAIL_ENTRY 1
+long rm_run_entry(struct refmodel *m, int vm);
+/* Is the vCPU's register state the hardware's (KVM_SET_REGS EINVAL)? */
+bool rm_regs_protected(struct refmodel *m, int vm);
+
+/* One guest access of len bytes (1 or 8, or a page) inside one page, at
+ * gpa as the guest addresses it (with the shared bit where it has one). */
+enum rm_run_kind { RM_RUN_DONE, RM_RUN_MMIO, RM_RUN_FAULT };
+struct rm_run {
+	enum rm_run_kind kind;
+	uint64_t gpa;      /* MMIO: phys_addr; fault: the page, no shared bit */
+	uint64_t flags;    /* fault: KVM_MEMORY_EXIT_FLAG_PRIVATE or 0 */
+	uint16_t value;    /* done, a read: the byte (or RM_UNKNOWN) */
+};
+void rm_run_access(struct refmodel *m, int vm, uint64_t gpa, uint64_t len,
+		   bool write, uint8_t value, struct rm_run *out);
+/* vmcall/vmmcall from 64-bit CPL 0: 1 when KVM_RUN exits with
+ * KVM_EXIT_HYPERCALL, else 0 with *ret the value RAX gets at once. */
+int rm_hypercall(struct refmodel *m, int vm, uint64_t nr, uint64_t a0,
+		 uint64_t a1, uint64_t a2, uint64_t *ret);
 
 #endif
