@@ -544,6 +544,14 @@ static void encrypted_model_intents(unsigned long type)
 	CHECK_SIGBUS_READ(g.view + 5 * PAGE);
 	guest_op_at(g.vcpu, g.run, GMEM_GPA, 5, 1, OP_WRITE, 0x6c);
 	CHECK_EQ(guest_op_at(g.vcpu, g.run, GMEM_GPA, 5, 1, OP_READ, 0), 0x6c);
+	/* MMIO through the alias: the exit gives the GPA without the shared
+	 * bit (contract §9.5) */
+	CHECK_OK(guest_start(g.vcpu, 0x80000 | ALIAS, 5, OP_READ, 0));
+	CHECK_EQ(g.run->exit_reason, KVM_EXIT_MMIO);
+	CHECK_EQ(g.run->mmio.phys_addr, 0x80005);
+	g.run->mmio.data[0] = 0x2d;
+	CHECK_OK(gmemu_ioctl(g.vcpu, KVM_RUN, 0));
+	CHECK_EQ(io_value(g.run, 0x11), 0x2d);
 }
 
 GUEST_TEST(snp_model_private_and_shared_alias)

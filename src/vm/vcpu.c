@@ -486,8 +486,15 @@ static int vcpu_run(struct vcpu *v)
 		    run->io.port == GMEMU_HYPERCALL_PORT &&
 		    run->io.direction == KVM_EXIT_IO_OUT)
 			return hypercall_present(v);
-		if (run->exit_reason != KVM_EXIT_MMIO || !fault_intercept(v))
+		if (run->exit_reason != KVM_EXIT_MMIO)
 			return 0;
+		if (!fault_intercept(v)) {
+			/* MMIO at its GPA, the shared bit stripped: as KVM
+			 * reports a TD's, and as an SNP guest's shared GPA is */
+			if (v->vm->model->shared_alias)
+				run->mmio.phys_addr &= ~(1ULL << v->vm->shared_bit);
+			return 0;
+		}
 	}
 	return -EAGAIN;
 }

@@ -915,8 +915,10 @@ void rm_run_access(struct refmodel *m, int vi, uint64_t gpa, uint64_t len,
 		return;
 	}
 	if (!s) {
+		/* the GPA without the shared bit, as KVM reports a TD's MMIO
+		 * and as an SNP guest's shared GPA is */
 		out->kind = RM_RUN_MMIO;
-		out->gpa = gpa;
+		out->gpa = g;
 		return;
 	}
 	bytes = s->gmem < 0 || (!private && RM_PER_VM(m->profile)) ?
