@@ -401,7 +401,12 @@ static int gmem_map(struct gmem *g, int fd, uint64_t size)
 	g->views.attrs = &g->hdr->attrs;
 	g->views.npages = g->npages;
 	g->views.memfd = g->fd;
+	g->views.memfd_dev = g->dev;
+	g->views.memfd_ino = g->ino;
 	g->views.slot = -1;
+	g->views.trusted = g->base;
+	g->views.seq = &g->hdr->seq;
+	g->views.resync_soon = gmem_views_resync_soon;
 	g->agent.hdr = g->hdr;
 	return 0;
 }
@@ -553,6 +558,8 @@ void gmem_put(struct gmem *g)
 		return;
 	group_leave(g);
 	rm_index_free(&g->attr_index);
+	rm_reserve_free(&g->convert_res[0]);
+	rm_reserve_free(&g->convert_res[1]);
 	gmem_unmap(g);
 	free(g);
 }

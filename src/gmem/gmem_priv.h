@@ -32,6 +32,7 @@ struct gmem {
 	uint64_t size, npages;
 	struct rm_space space;
 	struct rm_index attr_index; /* under the gmem lock */
+	struct rm_reserve convert_res[2]; /* a conversion's, under the lock */
 	struct gmem_group *group;   /* the creating VM's, in its process */
 	/* this process's views: changed under the gmem lock and the
 	 * process's view-list lock, read under either */
@@ -63,6 +64,8 @@ HIDDEN void gmem_views_set_memfd(struct gmem *g, int fd);
  * process (its agent answering a stale request) sees them between. */
 HIDDEN void gmem_views_lock(void);
 HIDDEN void gmem_views_unlock(void);
+/* view_set's callback: the agent resynchronises this process's views. */
+HIDDEN void gmem_views_resync_soon(struct view_set *vs);
 
 /* Launch rules applied at finalize (gmem/launch.c), under the lock. */
 HIDDEN int gmem_launch_seal(struct gmem *g);

@@ -15,7 +15,7 @@
 #include "../base/sys.h"
 #include "gmem_priv.h"
 
-static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Under the process's view lock (view.h), which also guards every view. */
 static struct gmem *with_views;
 /* gmems in the list: a process without views answers without the lock
  * (every munmap of a program under the interposer asks) */
@@ -23,20 +23,45 @@ static _Atomic int nr_with_views;
 
 void gmem_views_lock(void)
 {
-	pthread_mutex_lock(&list_lock);
+	view_proc_lock();
 }
 
 void gmem_views_unlock(void)
 {
-	pthread_mutex_unlock(&list_lock);
+	view_proc_unlock();
 }
 
 /* The repaired internal descriptor, for the views too. */
 void gmem_views_set_memfd(struct gmem *g, int fd)
 {
-	pthread_mutex_lock(&list_lock);
+	view_proc_lock();
 	g->views.memfd = fd;
-	pthread_mutex_unlock(&list_lock);
+	/* views that could not be mapped meanwhile are now */
+	if (g->views.slot >= 0)
+		peers_resync_one(g->hdr, g->views.slot);
+	view_proc_unlock();
+}
+
+/* The userfaultfd under this process's views was lost: the agent
+ * resynchronises them under the gmem lock. */
+void gmem_views_resync_soon(struct view_set *vs)
+{
+	struct gmem *g = (struct gmem *)((uint8_t *)vs - offsetof(struct gmem, views));
+
+	if (vs->slot >= 0)
+		peers_resync_one(g->hdr, vs->slot);
+}
+
+int gmem_views_mechanism(const char **name, const char **why)
+{
+	const struct uffd_caps *c;
+	int r = view_mechanism(&c);
+
+	if (name)
+		*name = c->mech == MECH_UFFD ? "uffd" : "mapfixed";
+	if (why)
+		*why = c->why;
+	return r;
 }
 
 /* ---- what the agent does for this process ---- */
@@ -54,10 +79,10 @@ static int agent_apply(void *ctx, enum peer_op op, uint64_t first,
 	/* the converter (another process) holds the gmem lock, so our own
 	 * threads cannot change the views; the list lock says so to this
 	 * process too (and to a race detector) */
-	pthread_mutex_lock(&list_lock);
+	view_proc_lock();
 	r = op == PEER_REVOKE ? views_revoke(&g->views, first, end)
 			      : views_sync(&g->views, first, end);
-	pthread_mutex_unlock(&list_lock);
+	view_proc_unlock();
 	return r;
 }
 
@@ -128,7 +153,7 @@ static bool proc_unregister_if_idle(struct gmem *g)
 	agent_stop(&g->agent);
 	procs_slot_clear(g->hdr, &g->space, g->views.slot);
 	g->views.slot = -1;
-	pthread_mutex_lock(&list_lock);
+	view_proc_lock();
 	if (g->with_views) {
 		struct gmem **pp;
 
@@ -142,7 +167,7 @@ static bool proc_unregister_if_idle(struct gmem *g)
 		atomic_fetch_sub(&nr_with_views, 1);
 		left = true;
 	}
-	pthread_mutex_unlock(&list_lock);
+	view_proc_unlock();
 	return left;
 }
 
@@ -155,6 +180,10 @@ long gmem_mmap(struct gmem *g, void *addr, size_t len, int prot, int flags,
 	bool left;
 	int r;
 
+	/* GMEMU_VIEWS refused, or forcing a mechanism that cannot run */
+	r = view_mechanism(NULL);
+	if (r)
+		return r;
 	/* MAP_FIXED over views: those views end here, as the kernel's
 	 * mapping would replace theirs */
 	if (flags & MAP_FIXED) {
@@ -175,7 +204,7 @@ long gmem_mmap(struct gmem *g, void *addr, size_t len, int prot, int flags,
 		     (uint64_t)offset >> PAGE_SHIFT, maps, &v);
 	if (r)
 		goto out_idle;
-	pthread_mutex_lock(&list_lock);
+	view_proc_lock();
 	r = FAULT_INJECT("view_link") ? -ENOMEM : view_link(&g->views, v);
 	if (!r && !g->with_views) {
 		g->with_views = true;
@@ -184,10 +213,9 @@ long gmem_mmap(struct gmem *g, void *addr, size_t len, int prot, int flags,
 		atomic_fetch_add(&nr_with_views, 1);
 		gmem_get(g); /* the list's */
 	}
-	pthread_mutex_unlock(&list_lock);
+	view_proc_unlock();
 	if (r) {
-		sys_munmap(v->addr, v->len);
-		free(v);
+		view_unmap(v);
 		goto out_idle;
 	}
 	gmem_unlock(g);
@@ -212,10 +240,10 @@ bool gmem_views_meet(const void *addr, size_t len)
 
 	if (!atomic_load_explicit(&nr_with_views, memory_order_relaxed))
 		return false;
-	pthread_mutex_lock(&list_lock);
+	view_proc_lock();
 	for (g = with_views; g && !meet; g = g->next_with_views)
 		meet = views_meet(&g->views, lo, hi);
-	pthread_mutex_unlock(&list_lock);
+	view_proc_unlock();
 	return meet;
 }
 
@@ -226,13 +254,13 @@ static struct gmem *find_meeting(const uint8_t *lo, const uint8_t *hi)
 
 	if (!atomic_load_explicit(&nr_with_views, memory_order_relaxed))
 		return NULL;
-	pthread_mutex_lock(&list_lock);
+	view_proc_lock();
 	for (g = with_views; g; g = g->next_with_views)
 		if (views_meet(&g->views, lo, hi))
 			break;
 	if (g)
 		gmem_get(g);
-	pthread_mutex_unlock(&list_lock);
+	view_proc_unlock();
 	return g;
 }
 
@@ -256,9 +284,9 @@ int gmem_views_cut(void *addr, size_t len)
 			gmem_put(g);
 			return r;
 		}
-		pthread_mutex_lock(&list_lock);
+		view_proc_lock();
 		r = views_cut(&g->views, lo, hi, &freed);
-		pthread_mutex_unlock(&list_lock);
+		view_proc_unlock();
 		left = proc_unregister_if_idle(g);
 		gmem_unlock(g);
 		if (left)
@@ -293,7 +321,7 @@ int gmem_views_remove(void *addr, size_t len)
 	int r = 0;
 
 	/* what to punch, taken under the list lock; punched outside it */
-	pthread_mutex_lock(&list_lock);
+	view_proc_lock();
 	for (g = with_views; g && !r; g = g->next_with_views) {
 		struct view *v;
 
@@ -320,7 +348,7 @@ int gmem_views_remove(void *addr, size_t len)
 			pieces[nr++] = (struct piece){ g, off, end - off };
 		}
 	}
-	pthread_mutex_unlock(&list_lock);
+	view_proc_unlock();
 	for (i = 0; i < nr; i++) {
 		if (!r)
 			r = gmem_fallocate(pieces[i].g,
@@ -330,6 +358,41 @@ int gmem_views_remove(void *addr, size_t len)
 	}
 	free(pieces);
 	return r;
+}
+
+/*
+ * The program zapped PTEs of its views itself (MADV_DONTNEED through the
+ * interposer or gmemu_madvise): shared pages of registered runs are mapped
+ * again at once, so a system call into them works as before.  (A user
+ * access would have been repaired by the handler anyway.)
+ */
+void gmem_views_refill(void *addr, size_t len)
+{
+	uint8_t *lo = addr, *hi = lo + len;
+	struct gmem *gs[16];
+	struct gmem *g;
+	int n = 0, i;
+
+	view_proc_lock();
+	for (g = with_views; g && n < (int)ARRAY_SIZE(gs); g = g->next_with_views) {
+		if (views_meet(&g->views, lo, hi)) {
+			gmem_get(g);
+			gs[n++] = g;
+		}
+	}
+	view_proc_unlock();
+	for (i = 0; i < n; i++) {
+		g = gs[i];
+		if (gmem_lock(g) == 0) {
+			if (gmem_fd(g) >= 0) {
+				view_proc_lock();
+				views_refill(&g->views, lo, hi);
+				view_proc_unlock();
+			}
+			gmem_unlock(g);
+		}
+		gmem_put(g);
+	}
 }
 
 /* ---- fork and exit ---- */
@@ -343,12 +406,12 @@ int gmem_views_remove(void *addr, size_t len)
  */
 static void atfork_prepare(void)
 {
-	pthread_mutex_lock(&list_lock);
+	views_fork_prepare();
 }
 
 static void atfork_parent(void)
 {
-	pthread_mutex_unlock(&list_lock);
+	views_fork_parent();
 }
 
 static bool child_views_restore(struct gmem *g)
@@ -394,7 +457,7 @@ static void atfork_child(void)
 	struct gmem **pp, *g;
 
 	/* we are the only thread: the list is ours to walk */
-	pthread_mutex_unlock(&list_lock);
+	views_fork_child();
 	for (g = with_views; g; g = g->next_with_views) {
 		/* the parent's slot and agent are not ours */
 		g->views.slot = -1;
@@ -425,20 +488,20 @@ static void gmem_exit(void)
 		int freed;
 		bool left;
 
-		pthread_mutex_lock(&list_lock);
+		view_proc_lock();
 		for (g = with_views; g && g->exiting; g = g->next_with_views)
 			;
 		if (g) {
 			g->exiting = true;
 			gmem_get(g);
 		}
-		pthread_mutex_unlock(&list_lock);
+		view_proc_unlock();
 		if (!g)
 			break;
 		if (gmem_lock(g) == 0) {
-			pthread_mutex_lock(&list_lock);
+			view_proc_lock();
 			views_cut(&g->views, NULL, (uint8_t *)UINTPTR_MAX, &freed);
-			pthread_mutex_unlock(&list_lock);
+			view_proc_unlock();
 			left = proc_unregister_if_idle(g);
 			gmem_unlock(g);
 			if (left)
@@ -450,6 +513,7 @@ static void gmem_exit(void)
 		}
 		gmem_put(g);
 	}
+	views_shutdown();
 }
 
 __attribute__((constructor)) static void gmem_process_init(void)
