@@ -142,6 +142,16 @@ static int cmd_caps(int argc, char **argv)
 		}
 		gmemu_close(kvm);
 	}
+	/* how this process's host views would work (GMEMU_VIEWS, the
+	 * kernel, the seccomp filter) */
+	{
+		const char *why = NULL, *m = gmemu_views_mechanism(&why);
+
+		printf("host views: %s (%s)\n", m ? m : "none",
+		       m ? why : strerror(errno));
+		if (!m)
+			return 2;
+	}
 	return 0;
 }
 
@@ -914,7 +924,9 @@ static const struct command commands[] = {
 	{ "caps", "",
 	  "capabilities of every VM type under every ABI profile",
 	  "Prints KVM_CHECK_EXTENSION's answers for the content-mode, attribute\n"
-	  "and guest_memfd-flag capabilities, per profile and VM type.\n",
+	  "and guest_memfd-flag capabilities, per profile and VM type, and the\n"
+	  "mechanism behind host views in this process (uffd or mapfixed; see\n"
+	  "GMEMU_VIEWS) and why.\n",
 	  cmd_caps, 0 },
 	{ "inspect", "[--watch [--interval S]] PID FD | PATH",
 	  "a gmem's state, from any process that can open it",

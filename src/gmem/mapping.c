@@ -137,7 +137,8 @@ static int proc_register(struct gmem *g)
 	r = agent_start(&g->agent);
 	if (r)
 		return r;
-	procs_slot_claim(g->hdr, slot, sys_getpid(), atomic_load(&g->agent.tid));
+	procs_slot_claim(g->hdr, slot, sys_getpid(), atomic_load(&g->agent.tid),
+			 view_proc_mech());
 	g->views.slot = slot;
 	return 0;
 }

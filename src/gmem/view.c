@@ -30,7 +30,7 @@
 static pthread_mutex_t proc_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct view *uffd_views;
 /* Plain runs in all uffd views (each costs up to two VMAs), and how many
- * the process allows itself: an eighth of vm.max_map_count. */
+ * the process allows itself: vm.max_map_count / 64, at most 1024. */
 static uint32_t nr_plain, plain_budget;
 /* The userfaultfd was lost: views made from now on use MAP_FIXED. */
 static bool uffd_lost;
@@ -419,7 +419,7 @@ static void plain_budget_init(void)
 			max = strtoul(buf, NULL, 10);
 		sys_close(fd);
 	}
-	plain_budget = (uint32_t)MIN(max / 8, 1UL << 20);
+	plain_budget = (uint32_t)MAX(MIN(max / 64, 1024UL), 4UL);
 }
 
 /* The first hole at or after page p, before e, ends where: SEEK_DATA (a
@@ -915,6 +915,8 @@ static void views_lost_locked(struct view_set *mine)
 			if (v->vs->resync_soon)
 				v->vs->resync_soon(v->vs);
 		}
+		if (v->vs->slot >= 0)
+			v->vs->hdr->procs[v->vs->slot].views_mech = PROC_VIEWS_MAPFIXED;
 		view_unlink_uffd(v);
 		v->mech = MECH_MAPFIXED;
 		v->ndata = 0;
@@ -1513,6 +1515,15 @@ void views_fork_child(void)
 void views_shutdown(void)
 {
 	uffd_stop();
+}
+
+uint32_t view_proc_mech(void)
+{
+	const struct uffd_caps *c = uffd_caps();
+
+	if (c->mech != MECH_UFFD || uffd_lost)
+		return PROC_VIEWS_MAPFIXED;
+	return c->poison ? PROC_VIEWS_UFFD_POISON : PROC_VIEWS_UFFD_ISOLATE;
 }
 
 int view_mechanism(const struct uffd_caps **caps)

@@ -107,6 +107,8 @@ HIDDEN void views_shutdown(void);
 /* The mechanism this process's host views use: 0, or -errno when
  * GMEMU_VIEWS is refused or forces one that cannot run. */
 HIDDEN int view_mechanism(const struct uffd_caps **caps);
+/* The same as recorded in the process's registry slot (enum proc_views). */
+HIDDEN uint32_t view_proc_mech(void);
 
 /* The process's sealed zero-length memfd (checked before each use). */
 HIDDEN int view_sigbus_fd(void);
