@@ -213,6 +213,7 @@ bench: $(BENCHES) $(GUESTS)
 	@mkdir -p bench/results
 	@: > bench/results/latest.jsonl
 	@set -e; for b in $(BENCHES); do echo; echo "== $$(basename $$b)"; $$b; done
+	@echo; bench/plot.sh
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR)

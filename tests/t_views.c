@@ -188,7 +188,7 @@ TEST(prot_read_only_view)
 	CHECK_ERR(read(p[0], v, 1), EFAULT);
 }
 
-/* ---- the view mechanism (contract §7.7) ---- */
+/* ---- the view mechanism (contract §7.8) ---- */
 
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -220,7 +220,7 @@ static int mappings(void)
 	return n;
 }
 
-/* contract §7.7: the mechanism is named, and GMEMU_VIEWS chooses it */
+/* contract §7.8: the mechanism is named, and GMEMU_VIEWS chooses it */
 TEST(mechanism_is_reported_and_chosen)
 {
 	const char *detail = NULL, *m = gmemu_views_mechanism(&detail);
@@ -347,7 +347,7 @@ TEST(syscall_into_new_shared_page)
 	CHECK_ERR(read(p[0], v + 11 * PAGE, 1), EFAULT);
 }
 
-/* contract §7.7: a shared run of 512 pages or more stays lazy: mapping and
+/* contract §7.8: a shared run of 512 pages or more stays lazy: mapping and
  * reading through it allocates nothing until a page is written or read */
 TEST(long_shared_run_stays_lazy)
 {
@@ -365,26 +365,27 @@ TEST(long_shared_run_stays_lazy)
 	CHECK(!page_allocated(g, BIG_RUN + PAGE));
 }
 
-/* contract §7.7: gmemu installs no signal handler: the program's own
+/* contract §7.8: gmemu installs no signal handler: the program's own
  * SIGBUS handler is what sigaction shows and what runs */
 TEST(program_sigbus_handler_is_the_one)
 {
-	struct sigaction before, after;
+	struct sigaction before, after, segv;
 	int g = new_gmem(8 * PAGE, SHARED);
 	uint8_t *v;
 
 	sigbus_install();
 	CHECK_OK(sigaction(SIGBUS, NULL, &before));
+	CHECK_OK(sigaction(SIGSEGV, NULL, &segv));
 	v = map_gmem(g, 8 * PAGE, 0);
 	CHECK_CONVERT(g, PAGE, PAGE, true, PRESERVE);
 	CHECK_SIGBUS_READ(v + PAGE);
 	CHECK_OK(sigaction(SIGBUS, NULL, &after));
 	CHECK(after.sa_sigaction == before.sa_sigaction);
 	CHECK_OK(sigaction(SIGSEGV, NULL, &after));
-	CHECK(after.sa_handler == SIG_DFL);
+	CHECK(after.sa_handler == segv.sa_handler);
 }
 
-/* contract §7.7: no mapping per extent: 20 000 alternating extents cost
+/* contract §7.8: no mapping per extent: 20 000 alternating extents cost
  * the process a bounded number of mappings */
 TEST(extents_cost_no_mapping)
 {
@@ -408,7 +409,7 @@ TEST(extents_cost_no_mapping)
 }
 
 /*
- * contract §7.7: 1 000 000 alternating extents in one view of one process,
+ * contract §7.8: 1 000 000 alternating extents in one view of one process,
  * with vm.max_map_count at its default: conversions stay correct among
  * them.  GMEMU_VIEWS_TEST_EXTENTS lowers the count (sanitizer runs).
  */
@@ -452,7 +453,7 @@ TEST(million_extents_in_one_view)
 	CHECK(mappings() < 2100);
 }
 
-/* contract §7.7: private faults answered with the sealed memfd over the
+/* contract §7.8: private faults answered with the sealed memfd over the
  * extent (kernels where UFFDIO_POISON would report a memory error) */
 TEST(isolated_private_extent)
 {
@@ -508,7 +509,7 @@ static void views_work(void)
 	CHECK_EQ(v[PAGE], 3);
 }
 
-/* contract §7.7: where a seccomp filter refuses userfaultfd (EPERM) or
+/* contract §7.8: where a seccomp filter refuses userfaultfd (EPERM) or
  * kills its caller, views fall back to one mapping per extent */
 TEST(seccomp_refusing_userfaultfd_falls_back)
 {
@@ -539,7 +540,7 @@ TEST(uffd_forced_but_refused_fails)
 	CHECK_EQ(errno, EPERM);
 }
 
-/* contract §7.7, §10: a failure of the userfaultfd leaves nothing changed */
+/* contract §7.8, §10: a failure of the userfaultfd leaves nothing changed */
 TEST(uffd_failures_change_nothing)
 {
 	struct gmemu_gmem_info info = { .sz = sizeof(info) };

@@ -285,8 +285,11 @@ static void gmem_recover(struct gmem *g)
 	}
 	rm_recover(&g->space, maps, (int)ARRAY_SIZE(maps), lists, n);
 	h->ctr.recoveries++;
-	if (g->views.head && gmem_fd(g) >= 0)
+	if (g->views.head && gmem_fd(g) >= 0) {
+		gmem_views_lock();
 		views_sync(&g->views, 0, g->npages);
+		gmem_views_unlock();
+	}
 	/* every other process's views match the attributes again before
 	 * anyone goes on; one that does not answer in time resyncs when it
 	 * runs */

@@ -95,8 +95,11 @@ static int agent_resync(void *ctx)
 		return -EBUSY;
 	me = &g->hdr->procs[g->views.slot];
 	atomic_store(&me->need_resync, 0);
-	if (gmem_fd(g) >= 0)
+	if (gmem_fd(g) >= 0) {
+		view_proc_lock();
 		views_sync(&g->views, 0, g->npages);
+		view_proc_unlock();
+	}
 	atomic_store(&me->ack_gen, atomic_load(&g->hdr->req.gen));
 	gmem_unlock(g);
 	return 0;
@@ -201,11 +204,13 @@ long gmem_mmap(struct gmem *g, void *addr, size_t len, int prot, int flags,
 	r = proc_register(g);
 	if (r)
 		goto out_idle;
+	view_proc_lock();
 	r = view_map(&g->views, addr, len, prot, flags,
 		     (uint64_t)offset >> PAGE_SHIFT, maps, &v);
-	if (r)
+	if (r) {
+		view_proc_unlock();
 		goto out_idle;
-	view_proc_lock();
+	}
 	r = FAULT_INJECT("view_link") ? -ENOMEM : view_link(&g->views, v);
 	if (!r && !g->with_views) {
 		g->with_views = true;
@@ -214,11 +219,11 @@ long gmem_mmap(struct gmem *g, void *addr, size_t len, int prot, int flags,
 		atomic_fetch_add(&nr_with_views, 1);
 		gmem_get(g); /* the list's */
 	}
-	view_proc_unlock();
-	if (r) {
+	if (r)
 		view_unmap(v);
+	view_proc_unlock();
+	if (r)
 		goto out_idle;
-	}
 	gmem_unlock(g);
 	return (long)v->addr;
 
@@ -425,8 +430,11 @@ static bool child_views_restore(struct gmem *g)
 	/* the address ranges first, before anything here allocates (the
 	 * agent's thread) and could land in them */
 	r = gmem_fd(g) < 0 ? -EBADF : 0;
-	if (!r)
+	if (!r) {
+		view_proc_lock();
 		views_remap_all(&g->views);
+		view_proc_unlock();
+	}
 	if (!r && !g->views.head)
 		r = -ENOENT;
 	if (!r)

@@ -326,8 +326,10 @@ int rm_extent_racy(struct rm_space *s, const struct rangemap *m,
 	uint64_t gen = __atomic_load_n(&m->generation, __ATOMIC_ACQUIRE);
 
 	*value = rm_extent(s, m, page, start, end);
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
-	if (__atomic_load_n(&m->generation, __ATOMIC_RELAXED) != gen ||
+	/* the walk's loads before the second one (x86 keeps loads in order;
+	 * the compiler must too) */
+	__asm__ volatile("" ::: "memory");
+	if (__atomic_load_n(&m->generation, __ATOMIC_ACQUIRE) != gen ||
 	    *start > page || *end <= page)
 		return -EAGAIN;
 	return 0;

@@ -573,6 +573,12 @@ static void uf_share(struct view_set *vs, struct view *v, uint64_t lo,
 			       &s, &e) && !a)
 		re = e;
 	big = re - rs >= VIEW_BIG;
+	/* a short range in a long run stays registered, as it was: its next
+	 * round trip costs no VMA split and merge */
+	if (big && hi - lo < VIEW_BIG && pset_meet(&v->plain, lo, hi) < 0) {
+		map_shared(vs, v, lo, hi, true);
+		return;
+	}
 	if (big && (pset_meet(&v->plain, rs, re) >= 0 || nr_plain < plain_budget) &&
 	    !pset_reserve(&v->plain, 1) &&
 	    !uffd_result(uffd_unregister(page_addr(v, rs), pages_len(rs, re)))) {
@@ -1144,8 +1150,8 @@ static enum views_mech view_mech_for(uint64_t maps, int flags)
 	return MECH_UFFD;
 }
 
-/* Map v over its SIGBUS reservation, by its mechanism.  The view lock is
- * taken here for a uffd view (the handler must find it at once). */
+/* Map v over its SIGBUS reservation, by its mechanism.  View lock held
+ * (the handler finds a uffd view at once). */
 static int view_build(struct view_set *vs, struct view *v)
 {
 	bool lost;
@@ -1153,7 +1159,6 @@ static int view_build(struct view_set *vs, struct view *v)
 
 	if (v->mech == MECH_MAPFIXED)
 		return mf_fill(vs, v);
-	pthread_mutex_lock(&proc_lock);
 	plain_budget_init();
 	r = uffd_lost ? -EBADF : uffd_start(view_fault, views_lost, view_idle);
 	if (!r) {
@@ -1168,7 +1173,6 @@ static int view_build(struct view_set *vs, struct view *v)
 		views_lost_locked(vs);
 	}
 	lost = uffd_lost;
-	pthread_mutex_unlock(&proc_lock);
 	if (!r || !lost)
 		return r;
 	/* the descriptor was lost on the way: this one is made the other
@@ -1258,12 +1262,7 @@ int view_link(struct view_set *vs, struct view *v)
 void view_unmap(struct view *v)
 {
 	sys_munmap(v->addr, v->len);
-	if (v->mech == MECH_UFFD) {
-		pthread_mutex_lock(&proc_lock);
-		view_unlink_uffd(v);
-		pthread_mutex_unlock(&proc_lock);
-	}
-	free(v);
+	view_free(v);
 }
 
 bool views_need_memfd(const struct view_set *vs)
@@ -1319,12 +1318,16 @@ static int uf_split(struct view *v, struct view *tail)
 		pset_free(&tail->marks);
 		return -ENOMEM;
 	}
-	memcpy(tail->marks.v, v->marks.v, v->marks.n * sizeof(*v->marks.v));
+	/* (an empty set has no array: nothing to copy) */
+	if (v->marks.n)
+		memcpy(tail->marks.v, v->marks.v, v->marks.n * sizeof(*v->marks.v));
 	tail->marks.n = v->marks.n;
-	memcpy(tail->plain.v, v->plain.v, v->plain.n * sizeof(*v->plain.v));
+	if (v->plain.n)
+		memcpy(tail->plain.v, v->plain.v, v->plain.n * sizeof(*v->plain.v));
 	tail->plain.n = v->plain.n;
 	nr_plain += tail->plain.n;
-	memcpy(tail->iso.v, v->iso.v, v->iso.n * sizeof(*v->iso.v));
+	if (v->iso.n)
+		memcpy(tail->iso.v, v->iso.v, v->iso.n * sizeof(*v->iso.v));
 	tail->iso.n = v->iso.n;
 	view_link_uffd(tail);
 	return 0;

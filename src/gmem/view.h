@@ -114,7 +114,9 @@ HIDDEN uint32_t view_proc_mech(void);
 HIDDEN int view_sigbus_fd(void);
 
 /* Map a new view of [first_page, +len) showing the pages whose attribute is
- * maps; not yet linked or recorded.  -errno with nothing mapped. */
+ * maps; not yet linked or recorded.  -errno with nothing mapped.  Like
+ * everything below that changes views: under the gmem lock and the view
+ * lock. */
 HIDDEN int view_map(struct view_set *vs, void *addr, size_t len, int prot,
 		    int flags, uint64_t first_page, uint64_t maps,
 		    struct view **out);
