@@ -593,3 +593,34 @@ TEST(zero_clears_in_place)
 	CHECK_EQ(b[3 * PAGE + 5], 0);
 	CHECK(guest_all(g, 0, 0, 8 * PAGE));
 }
+
+/* contract §7.8, §1.9: the program closing gmemu's userfaultfd (every high
+ * descriptor) never makes a private page readable; the views go on as
+ * mapfixed views */
+TEST(uffd_descriptor_closed_behind_our_back)
+{
+	int g, first;
+	uint8_t *v;
+
+	if (!mech_is("uffd"))
+		SKIP("no userfaultfd here");
+	g = new_gmem(2 * BIG_RUN, SHARED);
+	v = map_gmem(g, 2 * BIG_RUN, 0);
+	memset(v, 0x5a, 2 * BIG_RUN);
+	CHECK_CONVERT(g, 3 * PAGE, PAGE, true, PRESERVE);
+	CHECK_SIGBUS_READ(v + 3 * PAGE);
+	first = g + 1;
+	CHECK_OK(syscall(SYS_close_range, first, ~0U, 0));
+	/* the registrations live on in the handler's own table */
+	CHECK_SIGBUS_READ(v + 3 * PAGE);
+	CHECK_SIGBUS_WRITE(v + 3 * PAGE + 1);
+	CHECK_EQ(v[4 * PAGE], 0x5a);
+	CHECK(guest_all(g, 3 * PAGE, 0x5a, PAGE));
+	/* conversions go on, the views turned mapfixed on the way */
+	CHECK_CONVERT(g, 3 * PAGE, PAGE, false, PRESERVE);
+	CHECK_EQ(v[3 * PAGE + 7], 0x5a);
+	CHECK_CONVERT(g, 100 * PAGE, 2 * PAGE, true, PRESERVE);
+	CHECK_SIGBUS_READ(v + 101 * PAGE);
+	CHECK_EQ(v[99 * PAGE], 0x5a);
+	CHECK_EQ(v[102 * PAGE], 0x5a);
+}

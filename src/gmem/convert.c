@@ -295,8 +295,12 @@ int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a, int user_fd)
 		       (a->flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO) ||
 		       views_need_memfd(&g->views)))
 		r = gmem_check_fd(g, user_fd);
+	/* a view that needs the memfd on the way (its userfaultfd lost)
+	 * repairs it from the caller's descriptor */
+	g->views.caller_fd = user_fd;
 	if (r == 0)
 		r = c.to_private ? convert_to_private(&c) : convert_to_shared(&c);
+	g->views.caller_fd = -1;
 	if (r == -EOPNOTSUPP || r == -EAGAIN || r == -ENOMEM)
 		a->error_offset = c.error_offset;
 	if (r == -EAGAIN)

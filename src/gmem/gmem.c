@@ -410,6 +410,8 @@ static int gmem_map(struct gmem *g, int fd, uint64_t size)
 	g->views.trusted = g->base;
 	g->views.seq = &g->hdr->seq;
 	g->views.resync_soon = gmem_views_resync_soon;
+	g->views.memfd_repair = gmem_views_memfd_repair;
+	g->views.caller_fd = -1;
 	g->agent.hdr = g->hdr;
 	return 0;
 }

@@ -66,6 +66,7 @@ HIDDEN void gmem_views_lock(void);
 HIDDEN void gmem_views_unlock(void);
 /* view_set's callback: the agent resynchronises this process's views. */
 HIDDEN void gmem_views_resync_soon(struct view_set *vs);
+HIDDEN int gmem_views_memfd_repair(struct view_set *vs);
 
 /* Launch rules applied at finalize (gmem/launch.c), under the lock. */
 HIDDEN int gmem_launch_seal(struct gmem *g);

@@ -42,6 +42,22 @@ void gmem_views_set_memfd(struct gmem *g, int fd)
 	view_proc_unlock();
 }
 
+/* The view set's callback, view lock held: the repair of gmem_check_fd
+ * from the descriptor of the call under way, without the view lock it
+ * takes (the views are ours: we hold the gmem lock). */
+int gmem_views_memfd_repair(struct view_set *vs)
+{
+	struct gmem *g = (struct gmem *)((uint8_t *)vs - offsetof(struct gmem, views));
+	int r;
+
+	if (vs->caller_fd < 0)
+		return -EBADF;
+	view_proc_unlock();
+	r = gmem_check_fd(g, vs->caller_fd);
+	view_proc_lock();
+	return r ? r : vs->memfd;
+}
+
 /* The userfaultfd under this process's views was lost: the agent
  * resynchronises them under the gmem lock. */
 void gmem_views_resync_soon(struct view_set *vs)

@@ -343,7 +343,9 @@ static void handler_own_table(int fd)
 {
 	int lo = MIN(fd, stopfd), hi = MAX(fd, stopfd);
 
-	if (sys_unshare(CLONE_FILES))
+	/* only where the program's files can all be let go again at once:
+	 * kept open here, they would outlive the program's close */
+	if (sys_close_range(~0U, ~0U, 0) || sys_unshare(CLONE_FILES))
 		return;
 	/* the program's files are not ours to keep open */
 	if (lo > 0)

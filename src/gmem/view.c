@@ -243,10 +243,11 @@ static int map_over(void *addr, size_t len, int prot, int flags, int fd,
 
 /* The gmem's memfd, if the number is still it (the program may have
  * closed it; the owner repairs it from the caller's descriptor). */
-static int vs_memfd(const struct view_set *vs)
+static int vs_memfd(struct view_set *vs)
 {
-	return fd_check(vs->memfd, vs->memfd_dev, vs->memfd_ino) ? -EBADF
-								  : vs->memfd;
+	if (!fd_check(vs->memfd, vs->memfd_dev, vs->memfd_ino))
+		return vs->memfd;
+	return vs->memfd_repair ? vs->memfd_repair(vs) : -EBADF;
 }
 
 /* ---- mapfixed: one mapping per extent ---- */

@@ -93,6 +93,11 @@ struct view_set {
 	bool pend;
 	/* the uffd descriptor was lost: ask the owner to resynchronise */
 	void (*resync_soon)(struct view_set *vs);
+	/* the memfd's number was taken by the program: the owner repairs it
+	 * (from caller_fd, the descriptor of the call under way, or -1):
+	 * the new number, or -errno */
+	int (*memfd_repair)(struct view_set *vs);
+	int caller_fd;
 };
 
 /* The process's view lock (see above). */
