@@ -365,14 +365,17 @@ static void *handler_main(void *arg)
 	handler_own_table(fd);
 	for (;;) {
 		struct pollfd pf[2] = { { fd, POLLIN, 0 }, { stopfd, POLLIN, 0 } };
-		struct timespec ts = { 0, nd ? DEFER_RETRY_NS : IDLE_NS };
+		/* (a second at most: an end asked for by a flag alone, when
+		 * the program took the stop descriptor's number, is seen) */
+		struct timespec ts = { nd || idle_due ? 0 : 1,
+				       nd ? DEFER_RETRY_NS : idle_due ? IDLE_NS : 0 };
 		long n;
 		int i, k;
 
-		if (sys_ppoll(pf, 2, nd || idle_due ? &ts : NULL) == 0 && !nd &&
-		    !atomic_load(&abandoned)) {
+		if (sys_ppoll(pf, 2, &ts) == 0 && !nd && !atomic_load(&abandoned)) {
+			if (idle_due)
+				on_idle();
 			idle_due = false;
-			on_idle();
 			continue;
 		}
 		if (pf[1].revents || atomic_load(&abandoned))
@@ -502,13 +505,16 @@ void uffd_stop(void)
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&lock);
-	/* (a handler we cannot ring is left to the process's end) */
-	if (running && handler_ring()) {
+	if (running) {
+		/* the flag is seen within a second if the ring is not */
+		atomic_store(&abandoned, true);
+		handler_ring();
 		pthread_join(handler, NULL);
 		sys_munmap(handler_stack, HANDLER_STACK);
 		handler_stack = NULL;
 		running = false;
-		sys_read(stopfd, &one, sizeof(one));
+		if (!fd_check(stopfd, stop_dev, stop_ino))
+			sys_read(stopfd, &one, sizeof(one));
 	}
 	pthread_mutex_unlock(&lock);
 }
