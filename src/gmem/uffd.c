@@ -64,6 +64,8 @@ static _Atomic uint64_t st_faults, st_deferred, st_lost;
 /* the views stopped using the descriptor: the handler ends at its next
  * wake-up (the stop ring, or the next fault) */
 static _Atomic bool abandoned;
+/* the handler is past its thread start (see uffd_start) */
+static _Atomic bool started;
 
 /* ---- the probe, in a child ---- */
 
@@ -362,6 +364,7 @@ static void *handler_main(void *arg)
 	int fd = (int)(intptr_t)arg, nd = 0;
 	bool idle_due = false;
 
+	atomic_store(&started, true);
 	handler_own_table(fd);
 	for (;;) {
 		struct pollfd pf[2] = { { fd, POLLIN, 0 }, { stopfd, POLLIN, 0 } };
@@ -474,6 +477,7 @@ int uffd_start(uffd_fault_fn fault, uffd_lost_fn lost, uffd_idle_fn idle)
 	/* the handler takes no signals: they belong to the program */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
+	atomic_store(&started, false);
 	r = FAULT_INJECT("uffd_thread") ? -EAGAIN
 					 : -pthread_create(&handler, &attr, handler_main,
 							   (void *)(intptr_t)ufd);
@@ -485,6 +489,11 @@ int uffd_start(uffd_fault_fn fault, uffd_lost_fn lost, uffd_idle_fn idle)
 		goto out;
 	}
 	running = true;
+	/* Return only once the thread is up: a fork() right after must not
+	 * catch it inside the C library's (or a sanitizer's) thread start,
+	 * holding a lock the child would inherit locked. */
+	while (!atomic_load(&started))
+		sched_yield();
 out:
 	pthread_mutex_unlock(&lock);
 	return r;
@@ -546,6 +555,7 @@ void uffd_fork_child(void)
 	pthread_mutex_unlock(&lock);
 	running = false;
 	atomic_store(&abandoned, false);
+	atomic_store(&started, false);
 	handler_stack = NULL;
 	if (stopfd >= 0) {
 		fd_hidden_forget(stopfd);
