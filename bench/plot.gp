@@ -1,6 +1,6 @@
 # The figures of bench/b_views, drawn from bench/results/views-*.dat
 # (gnuplot; `make bench` runs it).  Latency in microseconds, medians.
-set terminal svg size 800,500 dynamic font "sans,12"
+set terminal svg size 800,500 dynamic font "sans,12" noenhanced
 set key top left
 set grid
 set logscale y
@@ -35,4 +35,5 @@ unset logscale x
 set xtics 1
 plot d."views-procs-uffd.dat" u 1:2 w lp t "gmemu uffd", \
      d."views-procs-mapfixed.dat" u 1:2 w lp t "gmemu mapfixed", \
+     d."views-procs-floor.dat" u 1:3 w lp dt 2 t "floor: MADV_DONTNEED of the page, one process", \
      d."views-procs-floor.dat" u 1:2 w lp dt 3 t "legacy model"
