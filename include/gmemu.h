@@ -33,8 +33,20 @@ extern "C" {
 GMEMU_API const char *gmemu_version(void);
 
 /*
+ * The mechanism behind this process's host views, chosen once per process:
+ * "uffd" (one userfaultfd-registered mapping per view, no mapping per
+ * extent) or "mapfixed" (one mapping per extent).  GMEMU_VIEWS=auto (the
+ * default), uffd, uffd-isolate or mapfixed chooses; auto takes userfaultfd
+ * where the kernel and the seccomp filter allow it.  *detail (if not NULL)
+ * says why, in words.  NULL with errno EINVAL when GMEMU_VIEWS is refused,
+ * or the errno that keeps the mechanism GMEMU_VIEWS forces from running.
+ */
+GMEMU_API const char *gmemu_views_mechanism(const char **detail);
+
+/*
  * Check every GMEMU_* variable the library reads (GMEMU_ABI,
- * GMEMU_KVM_PARAMS, GMEMU_TRACE, GMEMU_REVOKE_TIMEOUT_MS, GMEMU_VCPU): 0, or -1/EINVAL after one line on
+ * GMEMU_KVM_PARAMS, GMEMU_TRACE, GMEMU_REVOKE_TIMEOUT_MS, GMEMU_VCPU,
+ * GMEMU_VIEWS, GMEMU_PRELOAD_FOLLOW): 0, or -1/EINVAL after one line on
  * stderr per refused value, naming the variable and what it accepts.  The
  * call that reads a refused variable fails EINVAL the same way.
  */

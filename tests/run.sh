@@ -7,9 +7,11 @@ build=$1; shift
 passed=0; failed=0; skipped=0
 log_dir="$build/test-logs"
 mkdir -p "$log_dir"
+# a run under another view mechanism says so, and keeps its own logs
+variant=${GMEMU_VIEWS:+ [GMEMU_VIEWS=$GMEMU_VIEWS]}
 for t in "$@"; do
-	name=$(basename "$t")
-	log="$log_dir/$name.log"
+	name=$(basename "$t")$variant
+	log="$log_dir/$(basename "$t")${GMEMU_VIEWS:+.$GMEMU_VIEWS}.log"
 	GMEMU_LIBSO="$build/libgmemu.so" "$t" >"$log" 2>&1
 	rc=$?
 	p=$(grep -c '^ok .*' "$log" | head -1)

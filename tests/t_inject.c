@@ -84,13 +84,15 @@ static int max_map_count(void)
 }
 
 /*
- * Splitting a view into alternating extents costs two VMAs per isolated
- * page; past vm.max_map_count the conversion fails ENOMEM with nothing
- * changed, in both directions.
+ * With one mapping per extent (GMEMU_VIEWS=mapfixed), splitting a view
+ * into alternating extents costs two VMAs per isolated page; past
+ * vm.max_map_count the conversion fails ENOMEM with nothing changed, in
+ * both directions.
  */
 TEST(map_count_limit_gives_enomem)
 {
 	int limit = max_map_count();
+	const char *mech = gmemu_views_mechanism(NULL);
 	uint64_t pages = (uint64_t)limit + 2048, p, failed_at = 0;
 	int g = new_gmem(pages * PAGE);
 	uint8_t *v = map_gmem(g, pages * PAGE, 0);
@@ -99,6 +101,10 @@ TEST(map_count_limit_gives_enomem)
 
 	if (limit > 1 << 20)
 		SKIP("vm.max_map_count too large to reach in a test");
+	CHECK(mech != NULL);
+	if (strcmp(mech, "mapfixed"))
+		SKIP("views do not cost a mapping per extent here (uffd): "
+		     "see map_count_limit_does_not_bind");
 	/* a three-page private extent, then alternating pages from page 5 */
 	guest_fill(g, PAGE, 0x5d, PAGE);
 	CHECK_CONVERT(g, 0, 3 * PAGE, true, PRESERVE);
@@ -137,4 +143,42 @@ TEST(map_count_limit_gives_enomem)
 	CHECK_EQ(v[failed_at * PAGE], 0x7e);
 	CHECK_EQ(v[PAGE], 0x5d);
 	CHECK(map_count() < limit / 2);
+}
+
+/*
+ * With userfaultfd views, extents cost no mapping: twice as many
+ * alternating extents as vm.max_map_count allows mappings convert without
+ * ENOMEM, and the process's mapping count stays far below the limit.
+ */
+TEST(map_count_limit_does_not_bind)
+{
+	int limit = max_map_count();
+	const char *mech = gmemu_views_mechanism(NULL);
+	uint64_t pages, p;
+	uint8_t *v;
+	int g;
+
+	if (limit > 1 << 20)
+		SKIP("vm.max_map_count too large to reach in a test");
+	CHECK(mech != NULL);
+	if (strcmp(mech, "uffd"))
+		SKIP("views cost a mapping per extent here (mapfixed): see "
+		     "map_count_limit_gives_enomem");
+	pages = 2 * (uint64_t)limit + 64;
+	g = new_gmem(pages * PAGE);
+	v = map_gmem(g, pages * PAGE, 0);
+	guest_fill(g, 0, 0x3c, PAGE);
+	for (p = 1; p < pages; p += 2)
+		CHECK_OK(set_attrs_eo(g, p * PAGE, PAGE, true, 0, NULL));
+	CHECK(map_count() < limit / 2);
+	CHECK_EQ(v[0], 0x3c);
+	CHECK_SIGBUS_READ(v + PAGE);
+	CHECK_SIGBUS_READ(v + (pages - 1) * PAGE);
+	CHECK_NO_SIGBUS_READ(v + (pages - 2) * PAGE);
+	/* and back: one page in the middle, then everything */
+	CHECK_CONVERT(g, (pages / 2 + 1) * PAGE, PAGE, false, PRESERVE);
+	CHECK_NO_SIGBUS_READ(v + (pages / 2 + 1) * PAGE);
+	CHECK_CONVERT(g, 0, pages * PAGE, false, PRESERVE);
+	CHECK_EQ(v[0], 0x3c);
+	CHECK_NO_SIGBUS_READ(v + PAGE);
 }

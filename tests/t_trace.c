@@ -150,6 +150,14 @@ TEST(inspect_from_another_process)
 	CHECK(strstr(out, "map: [Ssppssss]"));
 	CHECK(strstr(out, "alive views=1 answered=1"));
 	CHECK(strstr(out, "revocation requests=1 "));
+	/* how each process's views work (contract §7.7) */
+	{
+		char want[64];
+
+		snprintf(want, sizeof(want), "mechanism=%s",
+			 gmemu_views_mechanism(NULL));
+		CHECK(strstr(out, want));
+	}
 	/* the inspecting process did not register as a mapper */
 	struct gmemu_gmem_info info = { .sz = sizeof(info) };
 	CHECK_OK(gmemu_gmem_info(g, &info));
@@ -254,7 +262,7 @@ TEST(other_layout_version_refused)
 	f = open_memstream(&buf, &len);
 	CHECK_ERR(gmemu_gmem_dump(d, f), EPROTO);
 	fclose(f);
-	CHECK(strstr(buf, "layout version 99; this gmemu reads version 2"));
+	CHECK(strstr(buf, "layout version 99; this gmemu reads version 3"));
 	free(buf);
 	snprintf(cmd, sizeof(cmd), "%s inspect /proc/%d/fd/%d 2>&1", tool,
 		 (int)getpid(), d);
@@ -263,5 +271,5 @@ TEST(other_layout_version_refused)
 	out[fread(out, 1, sizeof(out) - 1, f)] = 0;
 	CHECK(pclose(f) != 0);
 	printf("%s", out);
-	CHECK(strstr(out, "layout version 99; this gmemu reads version 2"));
+	CHECK(strstr(out, "layout version 99; this gmemu reads version 3"));
 }

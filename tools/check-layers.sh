@@ -3,7 +3,8 @@
 # The house's rule: a module includes only its own headers and those of the
 # layers below it (docs/decisions.md, "The house").  Ranks, top to bottom:
 #   shim 0 > uapi 1 > vm 2 > vcpu 3 > gmem object 4 > peers 5 >
-#   view, content 6 > procs 7 > rangemap 8 > layout 9 > model 10 > base 11
+#   view, content 6 > uffd, procs 7 > rangemap 8 > layout 9 > model 10 >
+#   base 11
 set -u
 cd "$(dirname "$0")/.."
 rank() { # path of a source or header file under src/
@@ -14,7 +15,7 @@ rank() { # path of a source or header file under src/
 	src/vcpu/*) echo 3 ;;
 	src/gmem/peers.*) echo 5 ;;
 	src/gmem/view.*|src/gmem/content.*) echo 6 ;;
-	src/gmem/procs.*) echo 7 ;;
+	src/gmem/procs.*|src/gmem/uffd.*) echo 7 ;;
 	src/gmem/rangemap.*) echo 8 ;;
 	src/gmem/layout.h) echo 9 ;;
 	src/gmem/*) echo 4 ;;

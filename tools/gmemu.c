@@ -215,6 +215,16 @@ static int cmd_caps(int argc, char **argv)
 		}
 	}
 	caps_vcpus();
+	/* how this process's host views would work (GMEMU_VIEWS, the
+	 * kernel, the seccomp filter) */
+	{
+		const char *why = NULL, *m = gmemu_views_mechanism(&why);
+
+		printf("\nhost views: %s (%s)\n", m ? m : "none",
+		       m ? why : strerror(errno));
+		if (!m)
+			return 2;
+	}
 	return 0;
 }
 
@@ -1141,7 +1151,9 @@ static const struct command commands[] = {
 	  "capabilities of every VM type under every ABI profile",
 	  "Prints KVM_CHECK_EXTENSION's answers for the content-mode, attribute\n"
 	  "and guest_memfd-flag capabilities, per profile and VM type, then the\n"
-	  "modes each direction accepts in each launch phase.\n",
+	  "modes each direction accepts in each launch phase, the vCPU backend,\n"
+	  "and the mechanism behind host views in this process (uffd or\n"
+	  "mapfixed; see GMEMU_VIEWS) and why.\n",
 	  cmd_caps, 0 },
 	{ "inspect", "[--watch [--interval S]] PID FD | PATH",
 	  "a gmem's state, from any process that can open it",

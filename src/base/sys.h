@@ -176,4 +176,60 @@ static inline long sys_process_vm_writev(int pid, const struct iovec *l,
 	return SYS6(SYS_process_vm_writev, pid, l, nl, r, nr, 0);
 }
 
+static inline int sys_userfaultfd(int flags)
+{
+	return (int)SYS1(SYS_userfaultfd, flags);
+}
+
+static inline int sys_eventfd2(unsigned int count, int flags)
+{
+	return (int)SYS2(SYS_eventfd2, count, flags);
+}
+
+static inline int sys_ppoll(void *fds, unsigned long n,
+			    const struct timespec *ts)
+{
+	return (int)SYS5(SYS_ppoll, fds, n, ts, 0, 8);
+}
+
+/* A fork-like child that sends no signal when it exits (exit signal 0):
+ * the program's SIGCHLD handler and wait(-1) never see it; reap it with
+ * sys_wait4(pid, ..., __WCLONE).  0 in the child. */
+static inline int sys_clone_quiet(void)
+{
+	return (int)SYS5(SYS_clone, 0, 0, 0, 0, 0);
+}
+
+static inline int sys_wait4(int pid, int *status, int options)
+{
+	return (int)SYS4(SYS_wait4, pid, status, options, 0);
+}
+
+static inline __attribute__((noreturn)) void sys_exit_group(int code)
+{
+	for (;;)
+		SYS1(SYS_exit_group, code);
+}
+
+static inline int sys_alarm(unsigned int s)
+{
+	return (int)SYS1(SYS_alarm, s);
+}
+
+static inline int sys_unshare(int flags)
+{
+	return (int)SYS1(SYS_unshare, flags);
+}
+
+static inline int sys_close_range(unsigned int first, unsigned int last,
+				  unsigned int flags)
+{
+	return (int)SYS3(SYS_close_range, first, last, flags);
+}
+
+static inline int sys_kill(int pid, int sig)
+{
+	return (int)SYS2(SYS_kill, pid, sig);
+}
+
 #endif /* GMEMU_BASE_SYS_H */

@@ -15,6 +15,24 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *armed_site;
 static int countdown, hits;
 
+/* Every allocation passes here, the library's threads' too (an agent, the
+ * fault handler): a fork() must not catch one holding the lock. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+static void fork_done(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+/* before the library's own fork handlers: its child handler allocates */
+__attribute__((constructor(101))) static void testing_init(void)
+{
+	pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
 void testing_fail_at(const char *site, int nth)
 {
 	pthread_mutex_lock(&lock);

@@ -3,7 +3,13 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <openssl/evp.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 
 #include "../base/sys.h"
 #include "content.h"
@@ -118,12 +124,67 @@ int content_apply(const struct content_target *t, enum content_effect effect,
 	return r;
 }
 
+/*
+ * Does the trusted view map bytes [lo, hi) already?  ZERO is a memset
+ * there, at the memory's speed when it does; when it does not, one
+ * MADV_POPULATE_WRITE maps them without a fault per page.  Populating what
+ * is mapped still walks every entry (about a fifth of the memset), so a
+ * sample of the range is looked up first in /proc/self/pagemap (a wrong
+ * guess costs speed, never correctness: memset faults in what is missing).
+ */
+static bool trusted_mapped(const uint8_t *base, uint64_t lo, uint64_t hi)
+{
+	uint64_t pages = (hi - lo) >> PAGE_SHIFT, i, step, e;
+	bool mapped = true;
+	int fd;
+
+	if (pages < 512)
+		return false; /* populating a short run costs little */
+	fd = sys_openat(AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	step = pages / 32;
+	for (i = 0; i < pages && mapped; i += step) {
+		uint64_t page = ((uintptr_t)base + lo) / PAGE_SIZE + i;
+
+		mapped = sys_pread(fd, &e, sizeof(e), (off_t)(page * sizeof(e))) ==
+				 sizeof(e) &&
+			 (e >> 63);
+	}
+	sys_close(fd);
+	return mapped;
+}
+
+/*
+ * ZERO clears the allocated pages in place, through the trusted view: at
+ * memset speed when that view maps them (gmemu allocates pages through it,
+ * and it stays populated afterwards), and every host view in every process
+ * keeps its PTEs.  Holes already read zero and stay holes.
+ */
 int content_zero(const struct content_target *t, uint64_t first, uint64_t end)
 {
-	uint64_t off = first << PAGE_SHIFT, len = (end - first) << PAGE_SHIFT;
-	int r = punch(t, off, len);
+	uint64_t pos = first << PAGE_SHIFT, stop = end << PAGE_SHIFT;
 
-	if (!r)
-		t->ctr->bytes_zeroed += len;
-	return r;
+	while (pos < stop) {
+		off_t data = sys_lseek(t->memfd, (off_t)pos, SEEK_DATA), hole;
+		uint64_t lo, hi;
+
+		if (data == -ENXIO)
+			break;
+		if (data < 0)
+			return (int)data;
+		if ((uint64_t)data >= stop)
+			break;
+		hole = sys_lseek(t->memfd, data, SEEK_HOLE);
+		lo = (uint64_t)data;
+		hi = hole < 0 ? stop : MIN((uint64_t)hole, stop);
+		/* one call maps what is not mapped yet, instead of a fault per
+		 * page (an older kernel without it: the faults) */
+		if (!trusted_mapped(t->base, lo, hi))
+			sys_madvise(t->base + lo, hi - lo, MADV_POPULATE_WRITE);
+		memset(t->base + lo, 0, hi - lo);
+		pos = hi;
+	}
+	t->ctr->bytes_zeroed += stop - (first << PAGE_SHIFT);
+	return 0;
 }

@@ -21,7 +21,9 @@ struct convert {
 	enum content_effect effect;
 	uint64_t revoked;         /* slots of other processes that revoked */
 	uint64_t error_offset;
-	struct rm_reserve attrs_res, pins_res;
+	/* the gmem's, kept from one conversion to the next (under the lock):
+	 * a conversion allocates nothing once the arrays have grown */
+	struct rm_reserve *attrs_res, *pins_res;
 };
 
 #ifdef GMEMU_TESTING
@@ -61,7 +63,7 @@ static int drain_transient(struct convert *c)
 		next = MIN(next, c->end);
 		if (v >> 32)
 			r = rm_assign_reserved(&g->space, &g->hdr->pins, p, next,
-					       (uint32_t)v, &c->pins_res);
+					       (uint32_t)v, c->pins_res);
 	}
 	return r;
 }
@@ -156,10 +158,10 @@ static int convert_reserve(struct convert *c)
 			 rm_count(&g->space, &g->hdr->pins, c->first, c->end);
 	if (pool_available(&g->space) < nodes)
 		return -ENOMEM;
-	if (rm_reserve(&c->attrs_res, &g->space, &g->hdr->attrs, c->first, c->end))
+	if (rm_reserve(c->attrs_res, &g->space, &g->hdr->attrs, c->first, c->end))
 		return -ENOMEM;
 	if (c->to_private &&
-	    rm_reserve(&c->pins_res, &g->space, &g->hdr->pins, c->first, c->end))
+	    rm_reserve(c->pins_res, &g->space, &g->hdr->pins, c->first, c->end))
 		return -ENOMEM;
 	return 0;
 }
@@ -171,7 +173,7 @@ static int convert_commit(struct convert *c)
 
 	CRASH_POINT(2);
 	r = rm_assign_reserved(&g->space, &g->hdr->attrs, c->first, c->end,
-			       c->want, &c->attrs_res);
+			       c->want, c->attrs_res);
 	if (r)
 		return r;
 	g->hdr->generation++;
@@ -277,7 +279,7 @@ static int convert_to_shared(struct convert *c)
 	return 0;
 }
 
-int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a)
+int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a, int user_fd)
 {
 	struct convert c = {
 		.g = g,
@@ -290,16 +292,26 @@ int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a)
 
 	c.want = c.to_private ? PRIVATE : 0;
 	c.from = c.to_private ? 0 : PRIVATE;
+	c.attrs_res = &g->convert_res[0];
+	c.pins_res = &g->convert_res[1];
 	r = gmem_lock(g);
 	if (r) {
 		a->error_offset = a->offset;
 		return r;
 	}
 	r = convert_check(&c);
-	if (r == 0 && gmem_fd(g) < 0)
-		r = fail(&c, -EAGAIN, a->offset);
+	/* our descriptor, checked (and repaired) only when this conversion
+	 * uses it: bytes to change, or views made of one mapping per extent */
+	if (r == 0 && (c.effect != EFFECT_NONE ||
+		       (a->flags & KVM_SET_MEMORY_ATTRIBUTES2_ZERO) ||
+		       views_need_memfd(&g->views)))
+		r = gmem_check_fd(g, user_fd);
+	/* a view that needs the memfd on the way (its userfaultfd lost)
+	 * repairs it from the caller's descriptor */
+	g->views.caller_fd = user_fd;
 	if (r == 0)
 		r = c.to_private ? convert_to_private(&c) : convert_to_shared(&c);
+	g->views.caller_fd = -1;
 	if (r == -EOPNOTSUPP || r == -EAGAIN || r == -ENOMEM)
 		a->error_offset = c.error_offset;
 	if (r == -EAGAIN)
@@ -307,7 +319,5 @@ int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a)
 	else if (r == -ENOMEM)
 		g->hdr->ctr.enomem++;
 	gmem_unlock(g);
-	rm_reserve_free(&c.attrs_res);
-	rm_reserve_free(&c.pins_res);
 	return r == 1 ? 0 : r;
 }

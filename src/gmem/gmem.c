@@ -332,8 +332,11 @@ static void gmem_recover(struct gmem *g)
 	}
 	rm_recover(&g->space, maps, (int)ARRAY_SIZE(maps), lists, n);
 	h->ctr.recoveries++;
-	if (g->views.head && gmem_fd(g) >= 0)
+	if (g->views.head && gmem_fd(g) >= 0) {
+		gmem_views_lock();
 		views_sync(&g->views, 0, g->npages);
+		gmem_views_unlock();
+	}
 	gmem_guests_notify(g, 0, g->npages);
 	/* every other process's views match the attributes again before
 	 * anyone goes on; one that does not answer in time resyncs when it
@@ -449,7 +452,14 @@ static int gmem_map(struct gmem *g, int fd, uint64_t size)
 	g->views.attrs = &g->hdr->attrs;
 	g->views.npages = g->npages;
 	g->views.memfd = g->fd;
+	g->views.memfd_dev = g->dev;
+	g->views.memfd_ino = g->ino;
 	g->views.slot = -1;
+	g->views.trusted = g->base;
+	g->views.seq = &g->hdr->seq;
+	g->views.resync_soon = gmem_views_resync_soon;
+	g->views.memfd_repair = gmem_views_memfd_repair;
+	g->views.caller_fd = -1;
 	g->agent.hdr = g->hdr;
 	return 0;
 }
@@ -602,6 +612,8 @@ void gmem_put(struct gmem *g)
 		return;
 	group_leave(g);
 	rm_index_free(&g->attr_index);
+	rm_reserve_free(&g->convert_res[0]);
+	rm_reserve_free(&g->convert_res[1]);
 	gmem_unmap(g);
 	pthread_mutex_destroy(&g->guest_lock);
 	free(g);

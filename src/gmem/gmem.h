@@ -75,7 +75,10 @@ HIDDEN int gmem_fstat(struct gmem *g, int fd, struct stat *st);
 HIDDEN int gmem_fallocate(struct gmem *g, int mode, off_t offset, off_t len);
 
 /* ---- KVM_SET_MEMORY_ATTRIBUTES2 (checks 1-5 done by the caller) ---- */
-HIDDEN int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a);
+/* user_fd: the caller's descriptor of g, which repairs g's own descriptor
+ * (gmem_check_fd) when the conversion needs it. */
+HIDDEN int gmem_convert(struct gmem *g, struct kvm_memory_attributes2 *a,
+			int user_fd);
 
 /* ---- host views ---- */
 /* mmap of the gmem: the address, or -errno.  maps: 0 for host views
@@ -92,6 +95,11 @@ HIDDEN int gmem_views_cut(void *addr, size_t len);
 HIDDEN bool gmem_views_meet(const void *addr, size_t len);
 /* MADV_REMOVE over views: punch the gmem bytes behind them. */
 HIDDEN int gmem_views_remove(void *addr, size_t len);
+/* After the program's own MADV_DONTNEED over views. */
+HIDDEN void gmem_views_refill(void *addr, size_t len);
+/* The mechanism behind this process's host views ("uffd", "mapfixed")
+ * and why: 0, or -errno when GMEMU_VIEWS is refused or cannot be had. */
+HIDDEN int gmem_views_mechanism(const char **name, const char **why);
 
 /* ---- pins ---- */
 HIDDEN int gmem_pin(struct gmem *g, uint64_t offset, uint64_t len, int delta);

@@ -33,6 +33,7 @@ struct gmem {
 	uint64_t size, npages;
 	struct rm_space space;
 	struct rm_index attr_index; /* under the gmem lock */
+	struct rm_reserve convert_res[2]; /* a conversion's, under the lock */
 	struct gmem_group *group;   /* the creating VM's, in its process */
 	bool group_held;            /* the group holds a reference (group lock) */
 	/* this process's views: changed under the gmem lock and the
@@ -70,6 +71,9 @@ HIDDEN void gmem_views_set_memfd(struct gmem *g, int fd);
  * process (its agent answering a stale request) sees them between. */
 HIDDEN void gmem_views_lock(void);
 HIDDEN void gmem_views_unlock(void);
+/* view_set's callback: the agent resynchronises this process's views. */
+HIDDEN void gmem_views_resync_soon(struct view_set *vs);
+HIDDEN int gmem_views_memfd_repair(struct view_set *vs);
 
 /* This process's guest mappings drop pages [first, end) (under the gmem
  * lock, or the agent's while another process's converter holds it). */

@@ -120,6 +120,20 @@ int gmem_picture(struct gmem *g, char *buf, size_t width)
 	return r;
 }
 
+static const char *views_mech_name(uint32_t m)
+{
+	switch (m) {
+	case PROC_VIEWS_MAPFIXED:
+		return "mapfixed";
+	case PROC_VIEWS_UFFD_POISON:
+		return "uffd";
+	case PROC_VIEWS_UFFD_ISOLATE:
+		return "uffd-isolate";
+	default:
+		return "?";
+	}
+}
+
 static const char *liveness_name(const struct gmem_proc *pr)
 {
 	switch (proc_liveness(pr)) {
@@ -177,9 +191,10 @@ static void dump_state(struct gmem *g, FILE *out)
 
 		if (atomic_load(&pr->state) == PROC_FREE)
 			continue;
-		fprintf(out, "  pid=%d %s views=%u answered=%llu%s\n", pr->pid,
-			liveness_name(pr), pr->nr_views,
+		fprintf(out, "  pid=%d %s views=%u answered=%llu mechanism=%s%s\n",
+			pr->pid, liveness_name(pr), pr->nr_views,
 			(unsigned long long)atomic_load(&pr->ack_gen),
+			views_mech_name(pr->views_mech),
 			atomic_load(&pr->need_resync) ? " resync-pending" : "");
 	}
 	fprintf(out,

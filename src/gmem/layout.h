@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define GMEM_MAGIC 0x676d656d75686472ULL /* "gmemuhdr" */
-#define GMEM_LAYOUT_VERSION 2
+#define GMEM_LAYOUT_VERSION 3
 #define GMEM_MEMFD_NAME "gmemu-gmem"
 #define GMEM_META_RESERVE (256ULL << 20) /* virtual, touched on demand */
 #define GMEM_HDR_AREA (64UL << 10)       /* header; records after it */
@@ -67,9 +67,13 @@ struct gmem_proc {
 	_Atomic uint64_t invite;      /* generation it is asked to handle */
 	_Atomic uint64_t ack_gen;     /* last generation it handled */
 	_Atomic int32_t ack_err;      /* and its result */
-	uint32_t pad;
+	uint32_t views_mech;          /* enum proc_views: how its views work */
 	uint64_t reserved;
 };
+
+/* A process's host views, for inspection (gmem_proc.views_mech). */
+enum proc_views { PROC_VIEWS_UNKNOWN, PROC_VIEWS_MAPFIXED, PROC_VIEWS_UFFD_POISON,
+		  PROC_VIEWS_UFFD_ISOLATE };
 
 struct gmem_counters {
 	uint64_t to_private, to_shared;

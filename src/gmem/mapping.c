@@ -8,8 +8,8 @@
  * through the trusted view, registered like a private view so that other
  * processes' converters ask this process's agent about them.
  *
- * Locks: a gmem's lock first, then the process's view-list lock, then the
- * gmem's guest lock (held while its guest listeners run: a guest mapping
+ * Locks: a gmem's lock first, then the process's view lock
+ * (view_proc_lock), then the gmem's guest lock (held while its guest listeners run: a guest mapping
  * is not unregistered under one); a view set changes only under the first
  * two, a guest list under all three.
  */
@@ -21,7 +21,7 @@
 #include "../base/sys.h"
 #include "gmem_priv.h"
 
-static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Under the process's view lock (view.h), which also guards every view. */
 static struct gmem *with_views;
 /* gmems in the list: a process without views answers without the lock
  * (every munmap of a program under the interposer asks) */
@@ -39,20 +39,61 @@ struct gmem_guest_map {
 
 void gmem_views_lock(void)
 {
-	pthread_mutex_lock(&list_lock);
+	view_proc_lock();
 }
 
 void gmem_views_unlock(void)
 {
-	pthread_mutex_unlock(&list_lock);
+	view_proc_unlock();
 }
 
 /* The repaired internal descriptor, for the views too. */
 void gmem_views_set_memfd(struct gmem *g, int fd)
 {
-	pthread_mutex_lock(&list_lock);
+	view_proc_lock();
 	g->views.memfd = fd;
-	pthread_mutex_unlock(&list_lock);
+	/* views that could not be mapped meanwhile are now */
+	if (g->views.slot >= 0)
+		peers_resync_one(g->hdr, g->views.slot);
+	view_proc_unlock();
+}
+
+/* The view set's callback, view lock held: the repair of gmem_check_fd
+ * from the descriptor of the call under way, without the view lock it
+ * takes (the views are ours: we hold the gmem lock). */
+int gmem_views_memfd_repair(struct view_set *vs)
+{
+	struct gmem *g = (struct gmem *)((uint8_t *)vs - offsetof(struct gmem, views));
+	int r;
+
+	if (vs->caller_fd < 0)
+		return -EBADF;
+	view_proc_unlock();
+	r = gmem_check_fd(g, vs->caller_fd);
+	view_proc_lock();
+	return r ? r : vs->memfd;
+}
+
+/* The userfaultfd under this process's views was lost: the agent
+ * resynchronises them under the gmem lock. */
+void gmem_views_resync_soon(struct view_set *vs)
+{
+	struct gmem *g = (struct gmem *)((uint8_t *)vs - offsetof(struct gmem, views));
+
+	if (vs->slot >= 0)
+		peers_resync_one(g->hdr, vs->slot);
+}
+
+int gmem_views_mechanism(const char **name, const char **why)
+{
+	const struct uffd_caps *c;
+	int r = view_mechanism(&c);
+
+	if (name)
+		*name = c->mech == MECH_UFFD ? "uffd" : "mapfixed";
+	if (why)
+		*why = c->why;
+	return r;
 }
 
 void gmem_guests_notify(struct gmem *g, uint64_t first, uint64_t end)
@@ -86,10 +127,10 @@ static int agent_apply(void *ctx, enum peer_op op, uint64_t first,
 	/* the converter (another process) holds the gmem lock, so our own
 	 * threads cannot change the views; the list lock says so to this
 	 * process too (and to a race detector) */
-	pthread_mutex_lock(&list_lock);
+	view_proc_lock();
 	r = op == PEER_REVOKE ? views_revoke(&g->views, first, end)
 			      : views_sync(&g->views, first, end);
-	pthread_mutex_unlock(&list_lock);
+	view_proc_unlock();
 	return r;
 }
 
@@ -102,8 +143,11 @@ static int agent_resync(void *ctx)
 		return -EBUSY;
 	me = &g->hdr->procs[g->views.slot];
 	atomic_store(&me->need_resync, 0);
-	if (gmem_fd(g) >= 0)
+	if (gmem_fd(g) >= 0) {
+		view_proc_lock();
 		views_sync(&g->views, 0, g->npages);
+		view_proc_unlock();
+	}
 	gmem_guests_notify(g, 0, g->npages); /* we missed requests */
 	atomic_store(&me->ack_gen, atomic_load(&g->hdr->req.gen));
 	gmem_unlock(g);
@@ -145,7 +189,8 @@ static int proc_register(struct gmem *g)
 	r = agent_start(&g->agent);
 	if (r)
 		return r;
-	procs_slot_claim(g->hdr, slot, sys_getpid(), atomic_load(&g->agent.tid));
+	procs_slot_claim(g->hdr, slot, sys_getpid(), atomic_load(&g->agent.tid),
+			 view_proc_mech());
 	g->views.slot = slot;
 	return 0;
 }
@@ -162,7 +207,7 @@ static bool proc_unregister_if_idle(struct gmem *g)
 	agent_stop(&g->agent);
 	procs_slot_clear(g->hdr, &g->space, g->views.slot);
 	g->views.slot = -1;
-	pthread_mutex_lock(&list_lock);
+	view_proc_lock();
 	if (g->with_views) {
 		struct gmem **pp;
 
@@ -176,7 +221,7 @@ static bool proc_unregister_if_idle(struct gmem *g)
 		atomic_fetch_sub(&nr_with_views, 1);
 		left = true;
 	}
-	pthread_mutex_unlock(&list_lock);
+	view_proc_unlock();
 	return left;
 }
 
@@ -189,6 +234,10 @@ long gmem_mmap(struct gmem *g, void *addr, size_t len, int prot, int flags,
 	bool left;
 	int r;
 
+	/* GMEMU_VIEWS refused, or forcing a mechanism that cannot run */
+	r = view_mechanism(NULL);
+	if (r)
+		return r;
 	/* MAP_FIXED over views: those views end here, as the kernel's
 	 * mapping would replace theirs */
 	if (flags & MAP_FIXED) {
@@ -205,11 +254,13 @@ long gmem_mmap(struct gmem *g, void *addr, size_t len, int prot, int flags,
 	r = proc_register(g);
 	if (r)
 		goto out_idle;
+	view_proc_lock();
 	r = view_map(&g->views, addr, len, prot, flags,
 		     (uint64_t)offset >> PAGE_SHIFT, maps, &v);
-	if (r)
+	if (r) {
+		view_proc_unlock();
 		goto out_idle;
-	pthread_mutex_lock(&list_lock);
+	}
 	r = FAULT_INJECT("view_link") ? -ENOMEM : view_link(&g->views, v);
 	if (!r && !g->with_views) {
 		g->with_views = true;
@@ -218,12 +269,11 @@ long gmem_mmap(struct gmem *g, void *addr, size_t len, int prot, int flags,
 		atomic_fetch_add(&nr_with_views, 1);
 		gmem_get(g); /* the list's */
 	}
-	pthread_mutex_unlock(&list_lock);
-	if (r) {
-		sys_munmap(v->addr, v->len);
-		free(v);
+	if (r)
+		view_unmap(v);
+	view_proc_unlock();
+	if (r)
 		goto out_idle;
-	}
 	gmem_unlock(g);
 	return (long)v->addr;
 
@@ -246,10 +296,10 @@ bool gmem_views_meet(const void *addr, size_t len)
 
 	if (!atomic_load_explicit(&nr_with_views, memory_order_relaxed))
 		return false;
-	pthread_mutex_lock(&list_lock);
+	view_proc_lock();
 	for (g = with_views; g && !meet; g = g->next_with_views)
 		meet = views_meet(&g->views, lo, hi);
-	pthread_mutex_unlock(&list_lock);
+	view_proc_unlock();
 	return meet;
 }
 
@@ -260,13 +310,13 @@ static struct gmem *find_meeting(const uint8_t *lo, const uint8_t *hi)
 
 	if (!atomic_load_explicit(&nr_with_views, memory_order_relaxed))
 		return NULL;
-	pthread_mutex_lock(&list_lock);
+	view_proc_lock();
 	for (g = with_views; g; g = g->next_with_views)
 		if (views_meet(&g->views, lo, hi))
 			break;
 	if (g)
 		gmem_get(g);
-	pthread_mutex_unlock(&list_lock);
+	view_proc_unlock();
 	return g;
 }
 
@@ -290,9 +340,9 @@ int gmem_views_cut(void *addr, size_t len)
 			gmem_put(g);
 			return r;
 		}
-		pthread_mutex_lock(&list_lock);
+		view_proc_lock();
 		r = views_cut(&g->views, lo, hi, &freed);
-		pthread_mutex_unlock(&list_lock);
+		view_proc_unlock();
 		left = proc_unregister_if_idle(g);
 		gmem_unlock(g);
 		if (left)
@@ -327,7 +377,7 @@ int gmem_views_remove(void *addr, size_t len)
 	int r = 0;
 
 	/* what to punch, taken under the list lock; punched outside it */
-	pthread_mutex_lock(&list_lock);
+	view_proc_lock();
 	for (g = with_views; g && !r; g = g->next_with_views) {
 		struct view *v;
 
@@ -354,7 +404,7 @@ int gmem_views_remove(void *addr, size_t len)
 			pieces[nr++] = (struct piece){ g, off, end - off };
 		}
 	}
-	pthread_mutex_unlock(&list_lock);
+	view_proc_unlock();
 	for (i = 0; i < nr; i++) {
 		if (!r)
 			r = gmem_fallocate(pieces[i].g,
@@ -406,7 +456,7 @@ int gmem_guest_map(struct gmem *g, uint64_t offset, uint64_t len,
 	g->hdr->procs[g->views.slot].nr_private_views++;
 	gmem_get(g);
 	m->g = g;
-	pthread_mutex_lock(&list_lock);
+	view_proc_lock();
 	pthread_mutex_lock(&g->guest_lock);
 	m->next = g->guests;
 	g->guests = m;
@@ -419,7 +469,7 @@ int gmem_guest_map(struct gmem *g, uint64_t offset, uint64_t len,
 		atomic_fetch_add(&nr_with_views, 1);
 		gmem_get(g); /* the list's */
 	}
-	pthread_mutex_unlock(&list_lock);
+	view_proc_unlock();
 	gmem_unlock(g);
 	*out = m;
 	return 0;
@@ -443,7 +493,7 @@ void gmem_guest_unmap(struct gmem_guest_map *m)
 
 	/* cannot fail: wait for the lock (unless it is lost for good) */
 	locked = gmem_lock_wait(g) == 0;
-	pthread_mutex_lock(&list_lock);
+	view_proc_lock();
 	pthread_mutex_lock(&g->guest_lock);
 	for (pp = &g->guests; *pp; pp = &(*pp)->next) {
 		if (*pp == m) {
@@ -454,7 +504,7 @@ void gmem_guest_unmap(struct gmem_guest_map *m)
 	pthread_mutex_unlock(&g->guest_lock);
 	if (locked)
 		guest_detach(g, m);
-	pthread_mutex_unlock(&list_lock);
+	view_proc_unlock();
 	if (locked) {
 		left = proc_unregister_if_idle(g);
 		gmem_unlock(g);
@@ -463,6 +513,41 @@ void gmem_guest_unmap(struct gmem_guest_map *m)
 		gmem_put(g);
 	gmem_put(g);
 	free(m);
+}
+
+/*
+ * The program zapped PTEs of its views itself (MADV_DONTNEED through the
+ * interposer or gmemu_madvise): shared pages of registered runs are mapped
+ * again at once, so a system call into them works as before.  (A user
+ * access would have been repaired by the handler anyway.)
+ */
+void gmem_views_refill(void *addr, size_t len)
+{
+	uint8_t *lo = addr, *hi = lo + len;
+	struct gmem *gs[16];
+	struct gmem *g;
+	int n = 0, i;
+
+	view_proc_lock();
+	for (g = with_views; g && n < (int)ARRAY_SIZE(gs); g = g->next_with_views) {
+		if (views_meet(&g->views, lo, hi)) {
+			gmem_get(g);
+			gs[n++] = g;
+		}
+	}
+	view_proc_unlock();
+	for (i = 0; i < n; i++) {
+		g = gs[i];
+		if (gmem_lock(g) == 0) {
+			if (gmem_fd(g) >= 0) {
+				view_proc_lock();
+				views_refill(&g->views, lo, hi);
+				view_proc_unlock();
+			}
+			gmem_unlock(g);
+		}
+		gmem_put(g);
+	}
 }
 
 /* ---- fork and exit ---- */
@@ -488,7 +573,7 @@ static void guest_locks(bool lock)
 
 static void atfork_prepare(void)
 {
-	pthread_mutex_lock(&list_lock);
+	views_fork_prepare();
 	/* no listener runs across the fork (the child could not take the
 	 * lock it held) */
 	guest_locks(true);
@@ -497,7 +582,7 @@ static void atfork_prepare(void)
 static void atfork_parent(void)
 {
 	guest_locks(false);
-	pthread_mutex_unlock(&list_lock);
+	views_fork_parent();
 }
 
 static bool child_views_restore(struct gmem *g)
@@ -510,8 +595,11 @@ static bool child_views_restore(struct gmem *g)
 	/* the address ranges first, before anything here allocates (the
 	 * agent's thread) and could land in them */
 	r = gmem_fd(g) < 0 ? -EBADF : 0;
-	if (!r)
+	if (!r) {
+		view_proc_lock();
 		views_remap_all(&g->views);
+		view_proc_unlock();
+	}
 	if (!r && !g->views.head)
 		r = -ENOENT;
 	if (!r)
@@ -544,7 +632,7 @@ static void atfork_child(void)
 
 	/* we are the only thread: the list is ours to walk */
 	guest_locks(false);
-	pthread_mutex_unlock(&list_lock);
+	views_fork_child();
 	for (g = with_views; g; g = g->next_with_views) {
 		struct gmem_guest_map *m;
 
@@ -582,20 +670,20 @@ static void gmem_exit(void)
 		int freed;
 		bool left;
 
-		pthread_mutex_lock(&list_lock);
+		view_proc_lock();
 		for (g = with_views; g && g->exiting; g = g->next_with_views)
 			;
 		if (g) {
 			g->exiting = true;
 			gmem_get(g);
 		}
-		pthread_mutex_unlock(&list_lock);
+		view_proc_unlock();
 		if (!g)
 			break;
 		if (gmem_lock(g) == 0) {
 			struct gmem_guest_map *m;
 
-			pthread_mutex_lock(&list_lock);
+			view_proc_lock();
 			views_cut(&g->views, NULL, (uint8_t *)UINTPTR_MAX, &freed);
 			/* guests detach: their owners unmap them later, or
 			 * never */
@@ -604,7 +692,7 @@ static void gmem_exit(void)
 				guest_detach(g, m);
 			g->guests = NULL;
 			pthread_mutex_unlock(&g->guest_lock);
-			pthread_mutex_unlock(&list_lock);
+			view_proc_unlock();
 			left = proc_unregister_if_idle(g);
 			gmem_unlock(g);
 			if (left)
@@ -616,6 +704,7 @@ static void gmem_exit(void)
 		}
 		gmem_put(g);
 	}
+	views_shutdown();
 }
 
 __attribute__((constructor)) static void gmem_process_init(void)

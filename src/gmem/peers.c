@@ -180,6 +180,15 @@ void peers_resync_all(struct gmem_hdr *h, int self)
 	}
 }
 
+void peers_resync_one(struct gmem_hdr *h, int slot)
+{
+	struct gmem_proc *pr = &h->procs[slot];
+
+	atomic_store(&pr->need_resync, 1);
+	atomic_fetch_add(&pr->wake, 1);
+	futex_wake(&pr->wake);
+}
+
 void peers_recover(struct gmem_hdr *h)
 {
 	int i;

@@ -52,6 +52,8 @@ HIDDEN int peers_request(struct gmem_hdr *h, struct rm_space *s, int self,
 			 uint64_t only, uint64_t *done, uint64_t *failed_at);
 /* Every other process resynchronises all its views when it next runs. */
 HIDDEN void peers_resync_all(struct gmem_hdr *h, int self);
+/* The process of slot does (its agent, woken now). */
+HIDDEN void peers_resync_one(struct gmem_hdr *h, int slot);
 /* Withdraw invitations a dead lock holder left (recovery). */
 HIDDEN void peers_recover(struct gmem_hdr *h);
 HIDDEN int agent_start(struct peer_agent *a);

@@ -67,11 +67,13 @@ int procs_slot_alloc(struct gmem_hdr *h, struct rm_space *s, int self)
 	return -EMFILE;
 }
 
-void procs_slot_claim(struct gmem_hdr *h, int slot, int pid, int agent_tid)
+void procs_slot_claim(struct gmem_hdr *h, int slot, int pid, int agent_tid,
+		      uint32_t views_mech)
 {
 	struct gmem_proc *pr = &h->procs[slot];
 
 	pr->pid = pid;
+	pr->views_mech = views_mech;
 	pr->agent_tid = agent_tid;
 	pr->views = 0;
 	pr->nr_views = 0;

@@ -18,7 +18,7 @@ HIDDEN enum proc_liveness proc_liveness(const struct gmem_proc *p);
 /* A free slot (dropping slots of processes that are gone), or -EMFILE. */
 HIDDEN int procs_slot_alloc(struct gmem_hdr *h, struct rm_space *s, int self);
 HIDDEN void procs_slot_claim(struct gmem_hdr *h, int slot, int pid,
-			     int agent_tid);
+			     int agent_tid, uint32_t views_mech);
 /* Free a slot and its records.  Detach first, free after: a holder that
  * dies in between leaves only unreachable records, which recovery
  * collects. */

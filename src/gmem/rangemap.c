@@ -293,6 +293,48 @@ uint64_t rm_get(struct rm_space *s, const struct rangemap *m, uint64_t page,
 	return floor == NIL ? 0 : R(floor).value;
 }
 
+uint64_t rm_extent(struct rm_space *s, const struct rangemap *m, uint64_t page,
+		   uint64_t *start, uint64_t *end)
+{
+	uint32_t t = __atomic_load_n(&m->root, __ATOMIC_ACQUIRE), floor = NIL;
+	uint64_t next = s->npages;
+	int steps = 0;
+
+	while (t != NIL && t < s->pool->capacity && steps++ < 4096) {
+		if (R(t).key <= page) {
+			floor = t;
+			t = R(t).right;
+		} else {
+			next = R(t).key;
+			t = R(t).left;
+		}
+	}
+	*start = floor == NIL ? 0 : R(floor).key;
+	*end = next;
+	return floor == NIL ? 0 : R(floor).value;
+}
+
+/*
+ * Without the lock: records of a replaced tree are freed after the commit
+ * that bumps the generation, and reused only after that; a walk that saw
+ * the same generation before and after read a tree that was whole.
+ */
+int rm_extent_racy(struct rm_space *s, const struct rangemap *m,
+		   uint64_t page, uint64_t *value, uint64_t *start,
+		   uint64_t *end)
+{
+	uint64_t gen = __atomic_load_n(&m->generation, __ATOMIC_ACQUIRE);
+
+	*value = rm_extent(s, m, page, start, end);
+	/* the walk's loads before the second one (x86 keeps loads in order;
+	 * the compiler must too) */
+	__asm__ volatile("" ::: "memory");
+	if (__atomic_load_n(&m->generation, __ATOMIC_ACQUIRE) != gen ||
+	    *start > page || *end <= page)
+		return -EAGAIN;
+	return 0;
+}
+
 int rm_reserve(struct rm_reserve *res, struct rm_space *s,
 	       const struct rangemap *m, uint64_t first, uint64_t end)
 {

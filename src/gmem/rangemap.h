@@ -40,6 +40,14 @@ HIDDEN uint32_t pool_available(const struct rm_space *s);
 HIDDEN int rm_init(struct rm_space *s, struct rangemap *m, uint64_t value);
 HIDDEN uint64_t rm_get(struct rm_space *s, const struct rangemap *m,
 		       uint64_t page, uint64_t *end);
+/* rm_get, with the first page of the extent too. */
+HIDDEN uint64_t rm_extent(struct rm_space *s, const struct rangemap *m,
+			  uint64_t page, uint64_t *start, uint64_t *end);
+/* The same without the map's lock: -EAGAIN when a commit may have moved
+ * the map under the walk (ask again). */
+HIDDEN int rm_extent_racy(struct rm_space *s, const struct rangemap *m,
+			  uint64_t page, uint64_t *value, uint64_t *start,
+			  uint64_t *end);
 /* rm_get, through (and building, when lookups dominate) the index.  The
  * index is trusted only for the map generation it was built from. */
 HIDDEN uint64_t rm_get_indexed(struct rm_space *s, const struct rangemap *m,

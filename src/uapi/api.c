@@ -40,10 +40,26 @@ const char *gmemu_version(void)
 		STR(GMEMU_VERSION_PATCH);
 }
 
+const char *gmemu_views_mechanism(const char **detail)
+{
+	const char *name, *why;
+	int r = gmem_views_mechanism(&name, &why);
+
+	if (detail)
+		*detail = why;
+	if (r) {
+		errno = -r;
+		return NULL;
+	}
+	return name;
+}
+
 int gmemu_check_env(void)
 {
 	static const char *const vcpus[] = { "kvm", "emulated", NULL };
 	static const char *const bools[] = { "0", "1", NULL };
+	static const char *const views[] = { "auto", "uffd", "uffd-isolate",
+					     "mapfixed", NULL };
 	const char *abi = getenv("GMEMU_ABI");
 	unsigned long ms;
 	struct abi a;
@@ -58,6 +74,7 @@ int gmemu_check_env(void)
 	bad |= env_uint("GMEMU_REVOKE_TIMEOUT_MS", 1, 3600000, &ms) < 0;
 	bad |= env_choice("GMEMU_VCPU", vcpus, &choice) < 0;
 	bad |= env_choice("GMEMU_PRELOAD_FOLLOW", bools, &choice) < 0;
+	bad |= env_choice("GMEMU_VIEWS", views, &choice) < 0;
 	if (bad) {
 		errno = EINVAL;
 		return -1;
@@ -349,7 +366,8 @@ static long vm_ioctl(struct vm *vm, unsigned long req, void *arg,
 
 /* ---- guest_memfd ioctls: contract section 6, checks 1-5 ---- */
 
-static long gmem_set_attributes(struct gmem *g, void *arg, void *trace_copy)
+static long gmem_set_attributes(struct gmem *g, int fd, void *arg,
+				void *trace_copy)
 {
 	const uint64_t modes = KVM_SET_MEMORY_ATTRIBUTES2_ZERO |
 			       KVM_SET_MEMORY_ATTRIBUTES2_PRESERVE;
@@ -378,7 +396,7 @@ static long gmem_set_attributes(struct gmem *g, void *arg, void *trace_copy)
 	    a.offset + a.size > gmem_size(g))
 		return -EINVAL;
 
-	r = gmem_convert(g, &a);
+	r = gmem_convert(g, &a, fd);
 	if ((r == -EOPNOTSUPP || r == -EAGAIN || r == -ENOMEM) &&
 	    copy_to_user((uint8_t *)arg +
 				 offsetof(struct kvm_memory_attributes2,
@@ -389,14 +407,15 @@ static long gmem_set_attributes(struct gmem *g, void *arg, void *trace_copy)
 	return r;
 }
 
-static long gmem_ioctl(struct gmem *g, unsigned long req, void *arg,
+static long gmem_ioctl(struct gmem *g, int fd, unsigned long req, void *arg,
 		       void *trace_copy)
 {
 	if (!abi_profile(gmem_abi(g))->gmem_attributes)
 		return -ENOTTY;
 	switch (req) {
 	case KVM_SET_MEMORY_ATTRIBUTES2:
-		return gmem_set_attributes(g, arg, trace_copy);
+		/* (the conversion checks our descriptor where it needs it) */
+		return gmem_set_attributes(g, fd, arg, trace_copy);
 	default:
 		return -ENOTTY;
 	}
@@ -433,9 +452,7 @@ int gmemu_ioctl(int fd, unsigned long request, ...)
 		r = vm_ioctl(obj->vm, request, arg, &copy);
 		break;
 	case OBJ_GMEM:
-		r = gmem_check_fd(obj->gmem, fd);
-		if (!r)
-			r = gmem_ioctl(obj->gmem, request, arg, &copy);
+		r = gmem_ioctl(obj->gmem, fd, request, arg, &copy);
 		break;
 	case OBJ_VCPU:
 		r = vcpu_usable(obj->vcpu);

@@ -478,6 +478,15 @@ int gmemu_madvise(void *addr, size_t len, int advice)
 	case MADV_REMOVE:
 		/* the bytes behind the range go, attributes stay */
 		return (int)ret(gmem_views_remove(addr, len));
+	case MADV_DONTNEED: {
+		int r = sys_madvise(addr, len, advice);
+
+		/* shared pages are mapped again: system calls into them work
+		 * as on any mapping the program zapped */
+		if (!r)
+			gmem_views_refill(addr, len);
+		return (int)ret(r);
+	}
 	default:
 		return (int)ret(sys_madvise(addr, len, advice));
 	}
