@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Adversarial cases: bad input to the launch commands.  Each case pins
+ * one behaviour the contract promises.
+ */
+#include "harness.h"
+#include "whitebox.h"
+
+#define SHARED (GUEST_MEMFD_FLAG_MMAP | GUEST_MEMFD_FLAG_INIT_SHARED)
+#define BASE 0x100000ULL
+#define POLICY 0x30000ULL
+
+static int kvm_, vm_, gmem_, sev_;
+
+static void snp_setup(const char *profile)
+{
+	struct kvm_userspace_memory_region2 r = {
+		.slot = 0, .flags = KVM_MEM_GUEST_MEMFD, .guest_phys_addr = BASE,
+		.memory_size = 16 * PAGE,
+	};
+
+	setenv("GMEMU_KVM_PARAMS", "gmem_in_place_conversion=Y", 1);
+	kvm_ = open_kvm(profile);
+	vm_ = create_vm(kvm_, KVM_X86_SNP_VM);
+	gmem_ = create_gmem(vm_, 16 * PAGE, SHARED);
+	r.guest_memfd = (uint32_t)gmem_;
+	CHECK_OK(gmemu_ioctl(vm_, KVM_SET_USER_MEMORY_REGION2, &r));
+	sev_ = gmemu_open("/dev/sev", O_RDWR | O_CLOEXEC);
+	CHECK(sev_ >= 0);
+}
+
+static int sev_op(uint32_t id, void *data)
+{
+	struct kvm_sev_cmd c = { .id = id, .data = (uintptr_t)data,
+				 .sev_fd = (uint32_t)sev_ };
+
+	return gmemu_ioctl(vm_, KVM_MEMORY_ENCRYPT_OP, &c) ? -errno : 0;
+}
+
+static void snp_started(void)
+{
+	struct kvm_sev_init init = { 0 };
+	struct kvm_sev_snp_launch_start s = { .policy = POLICY };
+
+	CHECK_OK(sev_op(KVM_SEV_INIT2, &init));
+	CHECK_OK(sev_op(KVM_SEV_SNP_LAUNCH_START, &s));
+}
+
+/* contract §9.7: a gfn_start past the GPA space names no memslot, however
+ * its GPA would wrap */
+TEST(snp_update_gfn_beyond_the_gpa_space)
+{
+	struct kvm_sev_snp_launch_update u = {
+		.gfn_start = (1ULL << 52) | (BASE >> 12), .len = PAGE,
+		.type = KVM_SEV_SNP_PAGE_TYPE_ZERO,
+	};
+	uint8_t before[32], after[32];
+
+	snp_setup("7.4");
+	snp_started();
+	CHECK_CONVERT(gmem_, 0, PAGE, true, 0);
+	CHECK_OK(gmemu_vm_measurement(vm_, before));
+	CHECK_EQ(sev_op(KVM_SEV_SNP_LAUNCH_UPDATE, &u), -EINVAL);
+	CHECK_OK(gmemu_vm_measurement(vm_, after));
+	CHECK(memcmp(before, after, 32) == 0);
+	/* the page at BASE was not added: it still can be */
+	u.gfn_start = BASE >> 12;
+	CHECK_OK(sev_op(KVM_SEV_SNP_LAUNCH_UPDATE, &u));
+	CHECK_EQ(u.len, 0);
+}
+
+/* contract §9.3: populate over two memslots whose bookkeeping fails on
+ * the second changes nothing on the first */
+static void populate_two_slots_setup(int *g2)
+{
+	struct kvm_userspace_memory_region2 r = {
+		.slot = 1, .flags = KVM_MEM_GUEST_MEMFD,
+		.guest_phys_addr = BASE + 16 * PAGE, .memory_size = 4 * PAGE,
+	};
+
+	snp_setup("7.4");
+	*g2 = create_gmem(vm_, 4 * PAGE, SHARED);
+	r.guest_memfd = (uint32_t)*g2;
+	CHECK_OK(gmemu_ioctl(vm_, KVM_SET_USER_MEMORY_REGION2, &r));
+	CHECK_CONVERT(gmem_, 0, 16 * PAGE, true, 0);
+	CHECK_CONVERT(*g2, 0, 4 * PAGE, true, 0);
+}
+
+TEST(populate_enomem_on_second_memslot_changes_nothing)
+{
+	static const char *const sites[] = { "rm_push", "alloc", "rm_reserve" };
+	uint8_t m0[32], m[32];
+	int g2, n, rc, failed = 0;
+	size_t site;
+
+	populate_two_slots_setup(&g2);
+	CHECK_OK(gmemu_vm_measurement(vm_, m0));
+	/* fail each allocation of the populate in turn, until none fails */
+	for (site = 0; site < ARRAY_SIZE(sites); site++) {
+		for (n = 1;; n++) {
+			CHECK(n < 64);
+			testing_fail_at(sites[site], n);
+			rc = gmemu_vm_populate(vm_, BASE + 14 * PAGE, NULL, 4 * PAGE);
+			testing_fail_at(NULL, 0);
+			if (rc == 0)
+				break;
+			failed++;
+			CHECK_EQ(errno, ENOMEM);
+			CHECK_OK(gmemu_vm_measurement(vm_, m));
+			CHECK(memcmp(m0, m, 32) == 0);
+		}
+		/* done: undo by a new VM for the next site */
+		if (site + 1 < ARRAY_SIZE(sites))
+			populate_two_slots_setup(&g2);
+		CHECK_OK(gmemu_vm_measurement(vm_, m0));
+	}
+	CHECK(failed > 0);
+}
