@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * Adversarial cases: bad input to the launch commands.  Each case pins
- * one behaviour the contract promises.
+ * Adversarial cases: bad input to the launch commands, descriptor races,
+ * vfork children.  Each case pins one behaviour the contract promises.
  */
+#include <pthread.h>
+
 #include "harness.h"
 #include "whitebox.h"
 
@@ -115,4 +117,81 @@ TEST(populate_enomem_on_second_memslot_changes_nothing)
 		CHECK_OK(gmemu_vm_measurement(vm_, m0));
 	}
 	CHECK(failed > 0);
+}
+
+/* ---- descriptors ---- */
+
+static int race_fd;
+static pthread_barrier_t race_bar;
+
+/* about n microseconds of work */
+static void spin_us(long n)
+{
+	struct timespec a, b;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &b);
+	while ((b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000 < n);
+}
+
+static void *race_dup(void *arg)
+{
+	pthread_barrier_wait(&race_bar);
+	spin_us((long)(intptr_t)arg);
+	return (void *)(intptr_t)gmemu_dup(race_fd);
+}
+
+/* contract §1.8: a VM lives while a descriptor of the process names it --
+ * a dup() made while another thread closes the original keeps it */
+TEST(vm_survives_dup_racing_close)
+{
+	int i, kvm = open_kvm(NULL), lost = 0;
+
+	race_fd = create_vm(kvm, KVM_X86_SW_PROTECTED_VM);
+	for (i = 0; i < 3000; i++) {
+		pthread_t t;
+		void *ret;
+		int d;
+
+		pthread_barrier_init(&race_bar, NULL, 2);
+		CHECK(pthread_create(&t, NULL, race_dup, (void *)(intptr_t)(i % 80)) == 0);
+		pthread_barrier_wait(&race_bar);
+		gmemu_close(race_fd);
+		pthread_join(t, &ret);
+		pthread_barrier_destroy(&race_bar);
+		d = (int)(intptr_t)ret;
+		if (d < 0) {
+			race_fd = create_vm(kvm, KVM_X86_SW_PROTECTED_VM);
+			continue;
+		}
+		if (gmemu_ioctl(d, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) != 1)
+			lost++;
+		race_fd = d;
+	}
+	CHECK_EQ(lost, 0);
+}
+
+/* contract §1.8: a vfork() child shares the parent's memory; closing
+ * descriptors there before exec leaves the parent's objects alone */
+TEST(vfork_child_close_leaves_the_parent)
+{
+	int kvm = open_kvm(NULL), vm = create_vm(kvm, KVM_X86_SW_PROTECTED_VM);
+	int g = create_gmem(vm, 4 * PAGE, SHARED), status;
+	pid_t pid;
+
+	pid = vfork();
+	if (pid == 0) {
+		gmemu_close(vm);
+		gmemu_close(g);
+		gmemu_close_range(3, ~0U, 0);
+		_exit(0);
+	}
+	CHECK(pid > 0);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK_EQ(gmemu_ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY), 1);
+	CHECK_EQ(gmemu_fd_kind(vm), GMEMU_FD_VM);
+	CHECK_EQ(gmemu_fd_kind(kvm), GMEMU_FD_SYSTEM);
+	CHECK_OK(set_attrs(g, 0, PAGE, true, 0));
+	CHECK(is_private(g, 0));
 }

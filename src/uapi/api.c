@@ -28,6 +28,7 @@
 __attribute__((constructor)) static void gmemu_init(void)
 {
 	trace_init();
+	obj_init();
 	pthread_atfork(obj_atfork_prepare, obj_atfork_parent, obj_atfork_child);
 }
 
@@ -625,11 +626,19 @@ int gmemu_close(int fd)
 	/* gmemu's own descriptors are not the program's to close */
 	if (fd_is_hidden(fd))
 		return (int)sys_ret(-EBADF);
+	if (!obj_table_mine()) {
+		/* a vfork() child: its descriptor, its parent's table */
+		r = sys_close(fd);
+		trace_ret("close", r, "%d", fd);
+		return (int)sys_ret(r);
+	}
 	/* out of the table first: once closed, the number may be another
 	 * thread's new descriptor */
+	obj_fd_ops_lock();
 	if (obj_peek(fd))
 		obj_fd_closed(fd);
 	r = sys_close(fd);
+	obj_fd_ops_unlock();
 	trace_ret("close", r, "%d", fd);
 	return (int)sys_ret(r);
 }
