@@ -346,6 +346,55 @@ TEST(triple_fault_is_shutdown)
 	CHECK_EQ(g.run->exit_reason, KVM_EXIT_SHUTDOWN);
 }
 
+/*
+ * Instruction encodings that must raise #UD and that Unicorn 2.0.1 cannot
+ * translate (it aborts the process): lcall/ljmp with a register operand
+ * (FF /3, FF /5, mod 3).  The guest gets its #UD at that
+ * instruction, after the ones before it ran exactly once; the VMM lives.
+ */
+static void bad_encoding_is_ud(const uint8_t *insn, size_t len)
+{
+	static const uint8_t handler[] = {
+		0x48, 0x8b, 0x04, 0x24, /* mov (%rsp), %rax: the faulting RIP */
+		0xe7, 0x1c,             /* out %eax, $0x1c */
+		0xf4,                   /* hlt */
+	};
+	static const uint8_t incs[] = { 0x48, 0xff, 0xc3, 0x48, 0xff, 0xc3 };
+	struct guest g = setup(GMEMU_VM_PKVM);
+	uint8_t gate[16] = { 0x00, 0x51, 0x08, 0x00, 0x00, 0x8e };
+	struct kvm_regs r = { .rbx = 40 };
+	int round;
+
+	memcpy(g.low + 0x5000, incs, sizeof(incs));  /* inc %rbx, twice */
+	memcpy(g.low + 0x5000 + sizeof(incs), insn, len);
+	g.low[0x5000 + sizeof(incs) + len] = 0xf4;
+	memcpy(g.low + 0x5100, handler, sizeof(handler));
+	memcpy(g.low + IDT + 16 * 6, gate, sizeof(gate)); /* #UD -> 0x5100 */
+	for (round = 0; round < 3; round++) {
+		start(&g, g.vcpu, 0x5000 - CODE, &r);
+		CHECK_EQ(expect_out(g.vcpu, g.run, 0x1c), 0x5000 + sizeof(incs));
+		CHECK_OK(gmemu_ioctl(g.vcpu, KVM_GET_REGS, &r));
+		CHECK_EQ(r.rbx, 42);
+		CHECK_OK(run_vcpu(g.vcpu));
+		CHECK_EQ(g.run->exit_reason, KVM_EXIT_HLT);
+		r.rbx = 40;
+	}
+}
+
+TEST(lcall_with_a_register_operand_is_ud)
+{
+	static const uint8_t insn[] = { 0xff, 0xd8 };
+
+	bad_encoding_is_ud(insn, sizeof(insn));
+}
+
+TEST(ljmp_with_a_register_operand_is_ud)
+{
+	static const uint8_t insn[] = { 0x66, 0xff, 0xe9 };
+
+	bad_encoding_is_ud(insn, sizeof(insn));
+}
+
 TEST(map_gpa_range_by_vmcall_and_vmmcall)
 {
 	struct guest g = setup(GMEMU_VM_PKVM);
