@@ -811,6 +811,80 @@ TEST(memslot_changes_while_the_guest_runs)
 	CHECK_EQ(get64(g.low, LOG), 0x2222);
 }
 
+/*
+ * A memslot's userspace_addr unmapped while the guest reads it: KVM's
+ * EFAULT (the page cannot be faulted in), never a signal in the VMM.  The
+ * guest reads a plain memslot at MMIO_GPA in a loop; another thread
+ * unmaps its memory (munmap, or a MAP_FIXED mapping over it).
+ */
+struct unmapper {
+	struct guest *g;
+	uint8_t *mem;
+	bool fixed;
+};
+
+static void *unmap_later(void *arg)
+{
+	struct unmapper *u = arg;
+	struct guest *g = u->g;
+
+	while (__atomic_load_n((uint64_t *)(void *)(g->low + LOG + 8),
+			       __ATOMIC_RELAXED) < 1000)
+		usleep(100);
+	if (u->fixed)
+		CHECK(gmemu_mmap(u->mem, 2 << 20, PROT_NONE, MAP_PRIVATE |
+				 MAP_ANONYMOUS | MAP_FIXED, -1, 0) == u->mem);
+	else
+		CHECK_OK(gmemu_munmap(u->mem, 2 << 20));
+	return NULL;
+}
+
+static void userspace_addr_unmapped_under_a_running_guest(bool fixed)
+{
+	struct guest g = setup(GMEMU_VM_PKVM);
+	struct kvm_userspace_memory_region2 slot = {
+		.slot = 2, .guest_phys_addr = MMIO_GPA, .memory_size = 2 << 20,
+	};
+	struct kvm_regs r = { .rsi = VA_MMIO + 0x40, .rdi = LOG };
+	struct unmapper u = { &g, NULL, fixed };
+	pthread_t t;
+
+	u.mem = mmap(NULL, 2 << 20, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(u.mem != MAP_FAILED);
+	put64(u.mem, 0x40, 0x4242);
+	slot.userspace_addr = (uintptr_t)u.mem;
+	CHECK_OK(gmemu_ioctl(g.vm, KVM_SET_USER_MEMORY_REGION2, &slot));
+	start(&g, g.vcpu, R_READ_LOOP, &r);
+	CHECK(pthread_create(&t, NULL, unmap_later, &u) == 0);
+	CHECK_ERR(gmemu_ioctl(g.vcpu, KVM_RUN, 0), EFAULT);
+	pthread_join(t, NULL);
+	check_memory_fault(g.run, false, MMIO_GPA);
+	CHECK_EQ(get64(g.low, LOG), 0x4242);
+	CHECK_EQ(rip(g.vcpu), CODE + R_READ_LOOP);
+	/* and so on each run, until the VMM maps memory there again */
+	CHECK_ERR(gmemu_ioctl(g.vcpu, KVM_RUN, 0), EFAULT);
+	CHECK(gmemu_mmap(u.mem, 2 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+			 MAP_ANONYMOUS | MAP_FIXED, -1, 0) == u.mem);
+	put64(u.mem, 0x40, 0x4343);
+	put64(g.low, LOG + 8, 0);
+	u.fixed = true;
+	CHECK(pthread_create(&t, NULL, unmap_later, &u) == 0);
+	CHECK_ERR(gmemu_ioctl(g.vcpu, KVM_RUN, 0), EFAULT);
+	pthread_join(t, NULL);
+	CHECK_EQ(get64(g.low, LOG), 0x4343);
+}
+
+TEST(userspace_addr_munmapped_under_a_running_guest)
+{
+	userspace_addr_unmapped_under_a_running_guest(false);
+}
+
+TEST(userspace_addr_mapped_over_under_a_running_guest)
+{
+	userspace_addr_unmapped_under_a_running_guest(true);
+}
+
 /* ---- vCPUs, VMs, profiles ---- */
 
 struct counter {

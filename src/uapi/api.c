@@ -464,8 +464,8 @@ out:
 
 /* ---- file operations ---- */
 
-void *gmemu_mmap(void *addr, size_t len, int prot, int flags, int fd,
-		 off_t offset)
+static void *mmap_inner(void *addr, size_t len, int prot, int flags, int fd,
+			off_t offset)
 {
 	struct object *obj = NULL;
 	long r;
@@ -520,11 +520,32 @@ out:
 	return sys_ret_ptr(r);
 }
 
+void *gmemu_mmap(void *addr, size_t len, int prot, int flags, int fd,
+		 off_t offset)
+{
+	bool began;
+	void *p;
+
+	if (!(flags & MAP_FIXED))
+		return mmap_inner(addr, len, prot, flags, fd, offset);
+	/* what it maps over may be a memslot's memory a vCPU uses */
+	began = vm_host_unmap_begin(addr, len);
+	p = mmap_inner(addr, len, prot, flags, fd, offset);
+	vm_host_unmap_end(began);
+	return p;
+}
+
 int gmemu_munmap(void *addr, size_t len)
 {
+	bool began;
+	int r;
+
 	if (!PAGE_ALIGNED((uintptr_t)addr) || !len)
 		return (int)sys_ret(-EINVAL);
-	return (int)sys_ret(gmem_munmap(addr, len));
+	began = vm_host_unmap_begin(addr, len);
+	r = gmem_munmap(addr, len);
+	vm_host_unmap_end(began);
+	return (int)sys_ret(r);
 }
 
 int gmemu_fallocate(int fd, int mode, off_t offset, off_t len)

@@ -529,7 +529,20 @@ void *gmemu_mremap(void *old_addr, size_t old_size, size_t new_size,
 		errno = EINVAL;
 		return MAP_FAILED;
 	}
-	r = SYS5(SYS_mremap, old_addr, old_size, new_size, flags, new_addr);
+	{
+		/* the old range, and a fixed new one, may be a memslot's
+		 * memory a vCPU uses: both inside one bracket */
+		uintptr_t lo = (uintptr_t)old_addr, hi = lo + old_size;
+		bool began;
+
+		if (flags & MREMAP_FIXED) {
+			lo = MIN(lo, (uintptr_t)new_addr);
+			hi = MAX(hi, (uintptr_t)new_addr + new_size);
+		}
+		began = vm_host_unmap_begin((void *)lo, hi > lo ? hi - lo : 0);
+		r = SYS5(SYS_mremap, old_addr, old_size, new_size, flags, new_addr);
+		vm_host_unmap_end(began);
+	}
 	if (r < 0 && r > -4096) {
 		errno = (int)-r;
 		return MAP_FAILED;

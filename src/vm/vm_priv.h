@@ -52,6 +52,9 @@ struct vm {
 	uint64_t hypercall_exits;  /* KVM_CAP_EXIT_HYPERCALL */
 	bool irqchip;              /* KVM_CREATE_IRQCHIP, accepted */
 	struct vm_vendor vendor;   /* launch.h */
+	/* the process's VMs whose vCPUs resolve (vcpu.c), under its lock */
+	struct vm *resolving_next;
+	bool resolving_listed, unmap_locked;
 };
 
 struct vcpu {
@@ -103,5 +106,8 @@ HIDDEN bool vm_host_is_gmem(struct vm *vm, const struct memslot *s,
 extern HIDDEN const struct guest_mem_ops vm_guest_mem_ops;
 /* The backend (if any) forgets [gpa, gpa + len) on every vCPU. */
 HIDDEN void vm_invalidate(struct vm *vm, uint64_t gpa, uint64_t len);
+/* vm_put: out of the list of VMs whose vCPUs resolve (before the backend
+ * goes). */
+HIDDEN void vm_resolving_forget(struct vm *vm);
 
 #endif
