@@ -14,6 +14,7 @@
 #include <linux/falloc.h>
 #include <linux/kvm_para.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/ioctl.h>
 
 #include "harness.h"
@@ -496,6 +497,67 @@ TEST(immediate_exit_and_a_signal_stop_a_running_guest)
 	CHECK_OK(gmemu_ioctl(g.vcpu, KVM_GET_REGS, &r));
 	CHECK(r.rax > 0); /* it ran */
 	CHECK(r.rip >= CODE + R_SPIN && r.rip < CODE + R_SPIN + 8);
+}
+
+/* KVM holds the vCPU's mutex through KVM_RUN: a register ioctl from
+ * another thread waits until the run returns, and changes nothing under
+ * the running guest. */
+struct setter {
+	int vcpu;
+	_Atomic bool done;
+};
+
+static void *set_rip_to_halt(void *arg)
+{
+	struct setter *s = arg;
+	struct kvm_regs r;
+
+	CHECK_OK(gmemu_ioctl(s->vcpu, KVM_GET_REGS, &r));
+	r.rip = CODE + R_HALT;
+	CHECK_OK(gmemu_ioctl(s->vcpu, KVM_SET_REGS, &r));
+	atomic_store(&s->done, true);
+	return NULL;
+}
+
+struct run_watch {
+	struct guest *g;
+	struct setter set;
+	pthread_t vcpu_thread, setter_thread;
+	bool done_early;
+};
+
+static void *set_during_run(void *arg)
+{
+	struct run_watch *w = arg;
+
+	usleep(20000);
+	CHECK(pthread_create(&w->setter_thread, NULL, set_rip_to_halt, &w->set) == 0);
+	usleep(50000);
+	w->done_early = atomic_load(&w->set.done);
+	__atomic_store_n(&w->g->run->immediate_exit, 1, __ATOMIC_RELEASE);
+	pthread_kill(w->vcpu_thread, SIGUSR1);
+	return NULL;
+}
+
+TEST(vcpu_ioctls_wait_for_a_running_kvm_run)
+{
+	struct guest g = setup(GMEMU_VM_PKVM);
+	struct run_watch w = { &g, { g.vcpu, false }, pthread_self() };
+	pthread_t t;
+
+	signal(SIGUSR1, on_usr1);
+	start(&g, g.vcpu, R_SPIN, NULL);
+	CHECK(pthread_create(&t, NULL, set_during_run, &w) == 0);
+	CHECK_ERR(gmemu_ioctl(g.vcpu, KVM_RUN, 0), EINTR);
+	pthread_join(t, NULL);
+	pthread_join(w.setter_thread, NULL);
+	CHECK(!w.done_early);
+	CHECK(atomic_load(&w.set.done));
+	/* and it took effect after the run */
+	g.run->immediate_exit = 0;
+	CHECK_OK(run_vcpu(g.vcpu));
+	CHECK_EQ(g.run->exit_reason, KVM_EXIT_HLT);
+	CHECK_EQ(rip(g.vcpu), CODE + R_HALT + 1);
 }
 
 TEST(rep_outsb_exits_once_per_byte)

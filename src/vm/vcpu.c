@@ -364,6 +364,8 @@ void vcpu_put(struct vcpu *v)
 		return;
 	v->vm->backend->vcpu_destroy(v->b);
 	vm_put(v->vm);
+	if (v->pid == sys_getpid())
+		pthread_mutex_destroy(&v->lock);
 	free(v);
 }
 
@@ -428,6 +430,7 @@ int vcpu_create(struct vm *vm, unsigned long id, struct vcpu **out,
 	if (vm->backend->resolves)
 		resolving_add(vm);
 	atomic_store(&v->refs, 1);
+	pthread_mutex_init(&v->lock, NULL);
 	vm_get(vm);
 	v->vm = vm;
 	v->pid = sys_getpid();
@@ -619,7 +622,7 @@ static int vcpu_run(struct vcpu *v)
 	return -EAGAIN;
 }
 
-long vcpu_ioctl(struct vcpu *v, unsigned long req, void *arg)
+static long vcpu_ioctl_locked(struct vcpu *v, unsigned long req, void *arg)
 {
 	long r;
 
@@ -632,6 +635,18 @@ long vcpu_ioctl(struct vcpu *v, unsigned long req, void *arg)
 	if (req == KVM_SET_REGS || req == KVM_SET_SREGS)
 		v->fault_pending = v->hypercall_pending = false;
 	return v->vm->backend->ioctl(v->b, req, arg);
+}
+
+long vcpu_ioctl(struct vcpu *v, unsigned long req, void *arg)
+{
+	long r;
+
+	/* as KVM: an ioctl from another thread waits for a running
+	 * KVM_RUN (which a signal or immediate_exit ends) */
+	pthread_mutex_lock(&v->lock);
+	r = vcpu_ioctl_locked(v, req, arg);
+	pthread_mutex_unlock(&v->lock);
+	return r;
 }
 
 long vcpu_mmap(struct vcpu *v, void *addr, size_t len, int prot, int flags,

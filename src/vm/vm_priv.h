@@ -62,6 +62,9 @@ struct vcpu {
 	struct vm *vm;      /* with a reference */
 	struct bvcpu *b;
 	pid_t pid;
+	/* KVM's vcpu->mutex: one ioctl at a time, KVM_RUN included (the
+	 * fields below are its) */
+	pthread_mutex_t lock;
 	/* the KVM backend's exits that gmemu presents differently */
 	bool hypercall_pending; /* a doorbell shown as KVM_EXIT_HYPERCALL */
 	uint8_t saved_exit[256];/* kvm_run's exit union it replaced */
