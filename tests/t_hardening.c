@@ -195,3 +195,27 @@ TEST(vfork_child_close_leaves_the_parent)
 	CHECK_OK(set_attrs(g, 0, PAGE, true, 0));
 	CHECK(is_private(g, 0));
 }
+
+/* contract §13.3: a path gmemu answers for takes the kernel's argument
+ * checks of statx and fstatat, as the files it stands for would */
+TEST(statx_of_emulated_paths_checks_mask_and_flags)
+{
+	static const char *const paths[] = {
+		"/dev/kvm", "/sys/module/kvm/parameters/halt_poll_ns",
+	};
+	struct statx stx;
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(paths); i++) {
+		CHECK_OK(gmemu_statx(AT_FDCWD, paths[i], 0, STATX_BASIC_STATS, &stx));
+		CHECK_ERR(gmemu_statx(AT_FDCWD, paths[i], 0, 0x80000000u, &stx), EINVAL);
+		CHECK_ERR(gmemu_statx(AT_FDCWD, paths[i], AT_STATX_SYNC_TYPE,
+				      STATX_BASIC_STATS, &stx), EINVAL);
+		CHECK_ERR(gmemu_statx(AT_FDCWD, paths[i], 0x40000000,
+				      STATX_BASIC_STATS, &stx), EINVAL);
+		CHECK_ERR(gmemu_fstatat(AT_FDCWD, paths[i], &st, 0x40000000), EINVAL);
+		CHECK_ERR(gmemu_statx(AT_FDCWD, paths[i], 0x40000000, 0,
+				      (struct statx *)1), EINVAL);
+	}
+}

@@ -289,6 +289,10 @@ static int stat_emulated(const char *buf, struct stat *k)
 	return 1;
 }
 
+/* vfs_statx()'s flags (AT_STATX_* are statx's own) */
+#define STAT_FLAGS (AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | \
+		    AT_STATX_SYNC_TYPE)
+
 int gmemu_fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
 	char buf[PATH_MAX];
@@ -297,6 +301,9 @@ int gmemu_fstatat(int dirfd, const char *path, struct stat *st, int flags)
 
 	if (r)
 		return (int)ret(r);
+	/* the kernel's argument checks come first, for gmemu's paths too */
+	if (flags & ~STAT_FLAGS)
+		return (int)ret(-EINVAL);
 	if ((flags & AT_EMPTY_PATH) && !buf[0])
 		return gmemu_fstat(dirfd, st);
 	r = buf[0] == '/' && !(flags & AT_SYMLINK_NOFOLLOW) ? stat_emulated(buf, &k)
@@ -320,6 +327,11 @@ int gmemu_statx(int dirfd, const char *path, int flags, unsigned int mask,
 
 	if (r)
 		return (int)ret(r);
+	/* do_statx()'s checks come first, for gmemu's paths too */
+	if ((flags & ~STAT_FLAGS) ||
+	    (flags & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE ||
+	    (mask & STATX__RESERVED))
+		return (int)ret(-EINVAL);
 	if ((flags & AT_EMPTY_PATH) && !buf[0])
 		fd = dirfd;
 	else if (buf[0] == '/' && !(flags & AT_SYMLINK_NOFOLLOW))
