@@ -396,6 +396,37 @@ TEST(ljmp_with_a_register_operand_is_ud)
 	bad_encoding_is_ud(insn, sizeof(insn));
 }
 
+/* The block that cannot be translated starts with an instruction that
+ * faults: the fault is delivered (its handler runs as any code does, its
+ * hlt a HLT exit), and the #UD comes when the guest gets back there. */
+TEST(fault_before_an_untranslatable_instruction)
+{
+	static const uint8_t code[] = {
+		0x48, 0xf7, 0xf1, /* div %rcx: #DE, RCX 0 */
+		0xff, 0xd8,       /* lcall *%eax: #UD */
+	};
+	static const uint8_t de_handler[] = {
+		0x48, 0x8b, 0x04, 0x24, /* mov (%rsp), %rax: the RIP */
+		0xe7, 0x1d,             /* out %eax, $0x1d */
+		0xf4,                   /* hlt */
+		0xe7, 0x1e,             /* out %eax, $0x1e */
+		0xf4,                   /* hlt */
+	};
+	struct guest g = setup(GMEMU_VM_PKVM);
+	uint8_t gate[16] = { 0x00, 0x52, 0x08, 0x00, 0x00, 0x8e };
+	struct kvm_regs r = { .rcx = 0 };
+
+	memcpy(g.low + 0x5000, code, sizeof(code));
+	memcpy(g.low + 0x5200, de_handler, sizeof(de_handler));
+	memcpy(g.low + IDT, gate, sizeof(gate)); /* #DE -> 0x5200 */
+	start(&g, g.vcpu, 0x5000 - CODE, &r);
+	CHECK_EQ(expect_out(g.vcpu, g.run, 0x1d), 0x5000);
+	CHECK_OK(run_vcpu(g.vcpu));
+	CHECK_EQ(g.run->exit_reason, KVM_EXIT_HLT);
+	CHECK_EQ(rip(g.vcpu), 0x5207);
+	CHECK_EQ(expect_out(g.vcpu, g.run, 0x1e), 0x5000);
+}
+
 TEST(map_gpa_range_by_vmcall_and_vmmcall)
 {
 	struct guest g = setup(GMEMU_VM_PKVM);

@@ -4,6 +4,8 @@
  * vfork children.  Each case pins one behaviour the contract promises.
  */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
 
 #include "harness.h"
 #include "whitebox.h"
@@ -218,4 +220,56 @@ TEST(statx_of_emulated_paths_checks_mask_and_flags)
 		CHECK_ERR(gmemu_statx(AT_FDCWD, paths[i], 0x40000000, 0,
 				      (struct statx *)1), EINVAL);
 	}
+}
+
+/* contract §1.8: reopening /proc/self/fd/N of a FIFO waits for a writer,
+ * as the kernel's open does -- without holding up other threads' closes
+ * of gmemu's descriptors meanwhile */
+static char fifo_path[64];
+static _Atomic bool closed_;
+
+static void *open_proc_fifo(void *arg)
+{
+	int fd = gmemu_open(fifo_path, O_RDONLY);
+
+	(void)arg;
+	if (fd >= 0)
+		gmemu_close(fd);
+	return NULL;
+}
+
+static void *close_vm(void *arg)
+{
+	gmemu_close((int)(intptr_t)arg);
+	atomic_store(&closed_, true);
+	return NULL;
+}
+
+TEST(blocking_proc_fd_open_does_not_hold_up_closes)
+{
+	char dir[] = "/tmp/gmemu-fifo-XXXXXX", fifo[96];
+	int kvm = open_kvm(NULL), vm = create_vm(kvm, KVM_X86_SW_PROTECTED_VM);
+	int rd, wr, i;
+	pthread_t a, c;
+
+	CHECK(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/f", dir);
+	CHECK_OK(mkfifo(fifo, 0600));
+	rd = gmemu_open(fifo, O_RDONLY | O_NONBLOCK);
+	CHECK(rd >= 0);
+	snprintf(fifo_path, sizeof(fifo_path), "/proc/self/fd/%d", rd);
+	CHECK(pthread_create(&a, NULL, open_proc_fifo, NULL) == 0);
+	usleep(50000); /* A waits in open() for a writer */
+	CHECK(pthread_create(&c, NULL, close_vm, (void *)(intptr_t)vm) == 0);
+	for (i = 0; i < 500 && !atomic_load(&closed_); i++)
+		usleep(1000);
+	CHECK(atomic_load(&closed_)); /* judged before A is let go */
+	wr = gmemu_open(fifo, O_WRONLY);
+	CHECK(wr >= 0);
+	pthread_join(a, NULL);
+	pthread_join(c, NULL);
+	gmemu_close(wr);
+	gmemu_close(rd);
+	unlink(fifo);
+	rmdir(dir);
 }

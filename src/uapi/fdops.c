@@ -182,9 +182,12 @@ int gmemu_openat(int dirfd, const char *path, int flags, ...)
 	case PATH_OTHER:
 		break;
 	}
-	if (proc_fd_number(buf) >= 0 && obj_table_mine()) {
-		/* /proc/self/fd/N names what N names: one step with N's
-		 * bookkeeping, which a close of N may be changing */
+	if (proc_fd_number(buf) >= 0 && obj_table_mine() &&
+	    obj_peek(proc_fd_number(buf))) {
+		/* /proc/self/fd/N of gmemu's N (a memfd: the open never
+		 * waits) names what N names: one step with N's bookkeeping,
+		 * which a close of N may be changing.  Any other N has none,
+		 * and its open may wait (a FIFO) without the lock. */
 		obj_fd_ops_lock();
 		fd = sys_openat(dirfd, buf, flags, (int)mode);
 		if (fd >= 0)

@@ -1816,23 +1816,34 @@ static void careful_end(struct emu_vcpu *v)
 
 /*
  * After a careful start: true when it did one instruction and stopped at
- * the next (go on, one at a time); an instruction that starts again stays
- * careful; anything else (a jump out of reach, an exception delivered, the
- * bound) goes back to whole blocks.
+ * the next (go on, one at a time); an instruction that starts again
+ * (a retry, a fix-up, a memory fault exit) stays careful; anything else --
+ * an exception (its handler is not the block), a hlt (a HLT exit, which
+ * also stops at the next instruction), a jump out of reach, the bound --
+ * goes back to whole blocks.
  */
 static bool careful_step_done(struct emu_vcpu *v, uc_err err)
 {
 	uint64_t pc = lin_pc(v);
-	bool stepped = err == UC_ERR_OK && !v->stop_attn && !v->abort_exit &&
-		       !v->fixup && !v->need_flush && !v->ro_skip && !v->retry &&
-		       v->exc_vec < 0 && v->intr_vec < 0 &&
-		       pc > v->careful_pc && pc - v->careful_pc < 16;
+	uint8_t op = 0;
+	bool stepped, again;
 
-	if (++v->careful_steps < CAREFUL_STEPS &&
-	    (stepped || pc == v->careful_pc))
+	if (v->exc_vec >= 0 || v->intr_vec >= 0)
+		goto end;
+	if (err == UC_ERR_OK && v->insn_la != ~0ULL &&
+	    !uc.mem_read(v->uc, v->insn_la, &op, 1) && op == 0xf4)
+		goto end;
+	stepped = err == UC_ERR_OK && !v->stop_attn && !v->abort_exit &&
+		  !v->fixup && !v->need_flush && !v->ro_skip && !v->retry &&
+		  pc > v->careful_pc && pc - v->careful_pc < 16;
+	again = !stepped && pc == v->careful_pc;
+	if (++v->careful_steps < CAREFUL_STEPS && (stepped || again))
 		return stepped;
 	careful_end(v);
 	return stepped;
+end:
+	careful_end(v);
+	return false;
 }
 
 /*
