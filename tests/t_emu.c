@@ -14,6 +14,7 @@
 #include <linux/falloc.h>
 #include <linux/kvm_para.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/ioctl.h>
 
 #include "harness.h"
@@ -346,6 +347,86 @@ TEST(triple_fault_is_shutdown)
 	CHECK_EQ(g.run->exit_reason, KVM_EXIT_SHUTDOWN);
 }
 
+/*
+ * Instruction encodings that must raise #UD and that Unicorn 2.0.1 cannot
+ * translate (it aborts the process): lcall/ljmp with a register operand
+ * (FF /3, FF /5, mod 3).  The guest gets its #UD at that
+ * instruction, after the ones before it ran exactly once; the VMM lives.
+ */
+static void bad_encoding_is_ud(const uint8_t *insn, size_t len)
+{
+	static const uint8_t handler[] = {
+		0x48, 0x8b, 0x04, 0x24, /* mov (%rsp), %rax: the faulting RIP */
+		0xe7, 0x1c,             /* out %eax, $0x1c */
+		0xf4,                   /* hlt */
+	};
+	static const uint8_t incs[] = { 0x48, 0xff, 0xc3, 0x48, 0xff, 0xc3 };
+	struct guest g = setup(GMEMU_VM_PKVM);
+	uint8_t gate[16] = { 0x00, 0x51, 0x08, 0x00, 0x00, 0x8e };
+	struct kvm_regs r = { .rbx = 40 };
+	int round;
+
+	memcpy(g.low + 0x5000, incs, sizeof(incs));  /* inc %rbx, twice */
+	memcpy(g.low + 0x5000 + sizeof(incs), insn, len);
+	g.low[0x5000 + sizeof(incs) + len] = 0xf4;
+	memcpy(g.low + 0x5100, handler, sizeof(handler));
+	memcpy(g.low + IDT + 16 * 6, gate, sizeof(gate)); /* #UD -> 0x5100 */
+	for (round = 0; round < 3; round++) {
+		start(&g, g.vcpu, 0x5000 - CODE, &r);
+		CHECK_EQ(expect_out(g.vcpu, g.run, 0x1c), 0x5000 + sizeof(incs));
+		CHECK_OK(gmemu_ioctl(g.vcpu, KVM_GET_REGS, &r));
+		CHECK_EQ(r.rbx, 42);
+		CHECK_OK(run_vcpu(g.vcpu));
+		CHECK_EQ(g.run->exit_reason, KVM_EXIT_HLT);
+		r.rbx = 40;
+	}
+}
+
+TEST(lcall_with_a_register_operand_is_ud)
+{
+	static const uint8_t insn[] = { 0xff, 0xd8 };
+
+	bad_encoding_is_ud(insn, sizeof(insn));
+}
+
+TEST(ljmp_with_a_register_operand_is_ud)
+{
+	static const uint8_t insn[] = { 0x66, 0xff, 0xe9 };
+
+	bad_encoding_is_ud(insn, sizeof(insn));
+}
+
+/* The block that cannot be translated starts with an instruction that
+ * faults: the fault is delivered (its handler runs as any code does, its
+ * hlt a HLT exit), and the #UD comes when the guest gets back there. */
+TEST(fault_before_an_untranslatable_instruction)
+{
+	static const uint8_t code[] = {
+		0x48, 0xf7, 0xf1, /* div %rcx: #DE, RCX 0 */
+		0xff, 0xd8,       /* lcall *%eax: #UD */
+	};
+	static const uint8_t de_handler[] = {
+		0x48, 0x8b, 0x04, 0x24, /* mov (%rsp), %rax: the RIP */
+		0xe7, 0x1d,             /* out %eax, $0x1d */
+		0xf4,                   /* hlt */
+		0xe7, 0x1e,             /* out %eax, $0x1e */
+		0xf4,                   /* hlt */
+	};
+	struct guest g = setup(GMEMU_VM_PKVM);
+	uint8_t gate[16] = { 0x00, 0x52, 0x08, 0x00, 0x00, 0x8e };
+	struct kvm_regs r = { .rcx = 0 };
+
+	memcpy(g.low + 0x5000, code, sizeof(code));
+	memcpy(g.low + 0x5200, de_handler, sizeof(de_handler));
+	memcpy(g.low + IDT, gate, sizeof(gate)); /* #DE -> 0x5200 */
+	start(&g, g.vcpu, 0x5000 - CODE, &r);
+	CHECK_EQ(expect_out(g.vcpu, g.run, 0x1d), 0x5000);
+	CHECK_OK(run_vcpu(g.vcpu));
+	CHECK_EQ(g.run->exit_reason, KVM_EXIT_HLT);
+	CHECK_EQ(rip(g.vcpu), 0x5207);
+	CHECK_EQ(expect_out(g.vcpu, g.run, 0x1e), 0x5000);
+}
+
 TEST(map_gpa_range_by_vmcall_and_vmmcall)
 {
 	struct guest g = setup(GMEMU_VM_PKVM);
@@ -447,6 +528,67 @@ TEST(immediate_exit_and_a_signal_stop_a_running_guest)
 	CHECK_OK(gmemu_ioctl(g.vcpu, KVM_GET_REGS, &r));
 	CHECK(r.rax > 0); /* it ran */
 	CHECK(r.rip >= CODE + R_SPIN && r.rip < CODE + R_SPIN + 8);
+}
+
+/* KVM holds the vCPU's mutex through KVM_RUN: a register ioctl from
+ * another thread waits until the run returns, and changes nothing under
+ * the running guest. */
+struct setter {
+	int vcpu;
+	_Atomic bool done;
+};
+
+static void *set_rip_to_halt(void *arg)
+{
+	struct setter *s = arg;
+	struct kvm_regs r;
+
+	CHECK_OK(gmemu_ioctl(s->vcpu, KVM_GET_REGS, &r));
+	r.rip = CODE + R_HALT;
+	CHECK_OK(gmemu_ioctl(s->vcpu, KVM_SET_REGS, &r));
+	atomic_store(&s->done, true);
+	return NULL;
+}
+
+struct run_watch {
+	struct guest *g;
+	struct setter set;
+	pthread_t vcpu_thread, setter_thread;
+	bool done_early;
+};
+
+static void *set_during_run(void *arg)
+{
+	struct run_watch *w = arg;
+
+	usleep(20000);
+	CHECK(pthread_create(&w->setter_thread, NULL, set_rip_to_halt, &w->set) == 0);
+	usleep(50000);
+	w->done_early = atomic_load(&w->set.done);
+	__atomic_store_n(&w->g->run->immediate_exit, 1, __ATOMIC_RELEASE);
+	pthread_kill(w->vcpu_thread, SIGUSR1);
+	return NULL;
+}
+
+TEST(vcpu_ioctls_wait_for_a_running_kvm_run)
+{
+	struct guest g = setup(GMEMU_VM_PKVM);
+	struct run_watch w = { &g, { g.vcpu, false }, pthread_self() };
+	pthread_t t;
+
+	signal(SIGUSR1, on_usr1);
+	start(&g, g.vcpu, R_SPIN, NULL);
+	CHECK(pthread_create(&t, NULL, set_during_run, &w) == 0);
+	CHECK_ERR(gmemu_ioctl(g.vcpu, KVM_RUN, 0), EINTR);
+	pthread_join(t, NULL);
+	pthread_join(w.setter_thread, NULL);
+	CHECK(!w.done_early);
+	CHECK(atomic_load(&w.set.done));
+	/* and it took effect after the run */
+	g.run->immediate_exit = 0;
+	CHECK_OK(run_vcpu(g.vcpu));
+	CHECK_EQ(g.run->exit_reason, KVM_EXIT_HLT);
+	CHECK_EQ(rip(g.vcpu), CODE + R_HALT + 1);
 }
 
 TEST(rep_outsb_exits_once_per_byte)
@@ -760,6 +902,80 @@ TEST(memslot_changes_while_the_guest_runs)
 	CHECK_EQ(c.rounds, 300);
 	CHECK(get64(g.low, LOG + 8) > 0);
 	CHECK_EQ(get64(g.low, LOG), 0x2222);
+}
+
+/*
+ * A memslot's userspace_addr unmapped while the guest reads it: KVM's
+ * EFAULT (the page cannot be faulted in), never a signal in the VMM.  The
+ * guest reads a plain memslot at MMIO_GPA in a loop; another thread
+ * unmaps its memory (munmap, or a MAP_FIXED mapping over it).
+ */
+struct unmapper {
+	struct guest *g;
+	uint8_t *mem;
+	bool fixed;
+};
+
+static void *unmap_later(void *arg)
+{
+	struct unmapper *u = arg;
+	struct guest *g = u->g;
+
+	while (__atomic_load_n((uint64_t *)(void *)(g->low + LOG + 8),
+			       __ATOMIC_RELAXED) < 1000)
+		usleep(100);
+	if (u->fixed)
+		CHECK(gmemu_mmap(u->mem, 2 << 20, PROT_NONE, MAP_PRIVATE |
+				 MAP_ANONYMOUS | MAP_FIXED, -1, 0) == u->mem);
+	else
+		CHECK_OK(gmemu_munmap(u->mem, 2 << 20));
+	return NULL;
+}
+
+static void userspace_addr_unmapped_under_a_running_guest(bool fixed)
+{
+	struct guest g = setup(GMEMU_VM_PKVM);
+	struct kvm_userspace_memory_region2 slot = {
+		.slot = 2, .guest_phys_addr = MMIO_GPA, .memory_size = 2 << 20,
+	};
+	struct kvm_regs r = { .rsi = VA_MMIO + 0x40, .rdi = LOG };
+	struct unmapper u = { &g, NULL, fixed };
+	pthread_t t;
+
+	u.mem = mmap(NULL, 2 << 20, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(u.mem != MAP_FAILED);
+	put64(u.mem, 0x40, 0x4242);
+	slot.userspace_addr = (uintptr_t)u.mem;
+	CHECK_OK(gmemu_ioctl(g.vm, KVM_SET_USER_MEMORY_REGION2, &slot));
+	start(&g, g.vcpu, R_READ_LOOP, &r);
+	CHECK(pthread_create(&t, NULL, unmap_later, &u) == 0);
+	CHECK_ERR(gmemu_ioctl(g.vcpu, KVM_RUN, 0), EFAULT);
+	pthread_join(t, NULL);
+	check_memory_fault(g.run, false, MMIO_GPA);
+	CHECK_EQ(get64(g.low, LOG), 0x4242);
+	CHECK_EQ(rip(g.vcpu), CODE + R_READ_LOOP);
+	/* and so on each run, until the VMM maps memory there again */
+	CHECK_ERR(gmemu_ioctl(g.vcpu, KVM_RUN, 0), EFAULT);
+	CHECK(gmemu_mmap(u.mem, 2 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+			 MAP_ANONYMOUS | MAP_FIXED, -1, 0) == u.mem);
+	put64(u.mem, 0x40, 0x4343);
+	put64(g.low, LOG + 8, 0);
+	u.fixed = true;
+	CHECK(pthread_create(&t, NULL, unmap_later, &u) == 0);
+	CHECK_ERR(gmemu_ioctl(g.vcpu, KVM_RUN, 0), EFAULT);
+	pthread_join(t, NULL);
+	CHECK_EQ(get64(g.low, LOG), 0x4343);
+}
+
+TEST(userspace_addr_munmapped_under_a_running_guest)
+{
+	userspace_addr_unmapped_under_a_running_guest(false);
+}
+
+TEST(userspace_addr_mapped_over_under_a_running_guest)
+{
+	userspace_addr_unmapped_under_a_running_guest(true);
 }
 
 /* ---- vCPUs, VMs, profiles ---- */

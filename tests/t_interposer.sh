@@ -24,7 +24,7 @@ check_or_skip() { # name, command...
 	elif [ $rc -eq 77 ]; then echo "ok $n - $name # SKIP $(echo "$out" | tail -1)";
 	else echo "not ok $n - $name"; echo "$out" | sed 's/^/# /'; fail=1; fi
 }
-echo "1..$((15 + $(echo "$plain" | wc -w)))"
+echo "1..$((18 + $(echo "$plain" | wc -w)))"
 check ordinary_programs_unchanged bash -c "
 	[ \"\$(ls -la /usr/bin | md5sum)\" = \"\$('$g' run -- ls -la /usr/bin | md5sum)\" ] &&
 	[ \"\$('$g' run -- sh -c 'echo hi; echo there >&2' 2>&1)\" = \"\$(printf 'hi\nthere')\" ] &&
@@ -130,6 +130,102 @@ check kvm_param_gmem_in_place_conversion bash -c "
 	'$g' run -- test -c /dev/sev &&
 	out=\$('$g' run --kvm-param bogus=1 -- true 2>&1); [ \$? -eq 2 ] &&
 	echo \"\$out\" | grep -q 'GMEMU_KVM_PARAMS=.*refused'"
+# contract §1.4, §13: a path or number the kernel would refuse is refused
+# the same way -- never a signal in the interposer
+cat > "$tmp/badargs.c" <<'C'
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define BAD ((const char *)1)
+#define EXPECT(call, e) do { errno = 0; if ((call) != -1 || errno != (e)) { \
+	printf("%s: errno %d, expected %d\n", #call, errno, e); return 1; } } while (0)
+int main(void)
+{
+	struct stat st;
+	struct statx stx;
+	int kvm = open("/dev/kvm", O_RDWR);
+
+	if (kvm < 0)
+		return 2;
+	EXPECT(open(BAD, O_RDONLY), EFAULT);
+	EXPECT(openat(AT_FDCWD, BAD, O_RDONLY), EFAULT);
+	EXPECT(stat(BAD, &st), EFAULT);
+	EXPECT(lstat(BAD, &st), EFAULT);
+	EXPECT(fstatat(kvm, BAD, &st, AT_EMPTY_PATH), EFAULT);
+	EXPECT(statx(kvm, BAD, AT_EMPTY_PATH, STATX_BASIC_STATS, &stx), EFAULT);
+	EXPECT(access(BAD, R_OK), EFAULT);
+	EXPECT(dup2(kvm, -1), EBADF);
+	EXPECT(dup3(kvm, -1, 0), EBADF);
+	EXPECT(fcntl(kvm, F_DUPFD, -1), EINVAL);
+	EXPECT(syscall(SYS_dup2, kvm, -1), EBADF);
+	return 0;
+}
+C
+check bad_pointers_and_numbers bash -c "
+	cc -O2 '$tmp/badargs.c' -o '$tmp/badargs' && '$g' run -- '$tmp/badargs'"
+# contract §13: another preloaded library's constructor may open /dev/kvm
+cat > "$tmp/early.c" <<'C'
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+int early_vm = -1;
+__attribute__((constructor)) static void early(void)
+{
+	int kvm = open("/dev/kvm", O_RDWR);
+
+	if (kvm >= 0)
+		early_vm = ioctl(kvm, KVM_CREATE_VM, 0);
+}
+C
+cat > "$tmp/early_main.c" <<'C'
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+extern int early_vm;
+int main(void)
+{
+	return ioctl(early_vm, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) == 1 ? 0 : 1;
+}
+C
+check kvm_opened_in_another_preloads_constructor bash -c "
+	cc -shared -fPIC '$tmp/early.c' -o '$tmp/libearly.so' &&
+	cc '$tmp/early_main.c' -o '$tmp/early_main' -L'$tmp' -learly -Wl,-rpath,'$tmp' &&
+	'$g' run -- '$tmp/early_main' &&
+	LD_PRELOAD='$tmp/libearly.so' '$g' run -- '$tmp/early_main'"
+# contract §1.8: a vfork() child that closes descriptors before exec
+# leaves the parent's VM and gmem alone
+cat > "$tmp/vfork.c" <<'C'
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(void)
+{
+	int kvm = open("/dev/kvm", O_RDWR), vm, st;
+	pid_t pid;
+
+	vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	if (vm < 0)
+		return 2;
+	pid = vfork();
+	if (pid == 0) {
+		close(vm);
+		closefrom(3);
+		execl("/bin/true", "true", (char *)0);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return 3;
+	return ioctl(vm, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY) == 1 ? 0 : 1;
+}
+C
+check vfork_child_closing_descriptors bash -c "
+	cc -O2 '$tmp/vfork.c' -o '$tmp/vfork' && '$g' run -- '$tmp/vfork'"
 for t in $plain; do
 	check "plain_$t" bash -c "'$g' run -- '$build/plain/$t' > '$tmp/$t.out' 2>&1; rc=\$?;
 		[ \$rc -eq 0 -o \$rc -eq 77 ] || { cat '$tmp/$t.out'; exit 1; }"

@@ -151,6 +151,16 @@ HIDDEN uint8_t *gmem_data(struct gmem *g);
  * populated (-ENOMEM with nothing changed). */
 HIDDEN bool gmem_page_populated(struct gmem *g, uint64_t offset);
 HIDDEN int gmem_mark_populated(struct gmem *g, uint64_t offset, uint64_t len);
+/* Several marks that must all be made or none: what nmarks of them need,
+ * taken first (-ENOMEM with nothing changed, the reservation to be freed
+ * with rm_reserve_free either way); then each
+ * gmem_mark_populated_reserved with it cannot fail while the lock is
+ * held. */
+struct rm_reserve;
+HIDDEN int gmem_populate_reserve(struct gmem *g, unsigned int nmarks,
+				 struct rm_reserve *res);
+HIDDEN int gmem_mark_populated_reserved(struct gmem *g, uint64_t offset,
+					uint64_t len, struct rm_reserve *res);
 
 /* Test builds: a white-box test's way to the trusted view and memfd. */
 HIDDEN int gmem_memfd(struct gmem *g);

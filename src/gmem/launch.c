@@ -19,13 +19,29 @@ bool gmem_page_populated(struct gmem *g, uint64_t offset)
 
 int gmem_mark_populated(struct gmem *g, uint64_t offset, uint64_t len)
 {
+	return gmem_mark_populated_reserved(g, offset, len, NULL);
+}
+
+int gmem_populate_reserve(struct gmem *g, unsigned int nmarks,
+			  struct rm_reserve *res)
+{
+	gmem_assert_locked(g);
+	if (pool_available(&g->space) < (uint64_t)nmarks * RM_ASSIGN_NODES)
+		return -ENOMEM;
+	return rm_reserve(res, &g->space, &g->hdr->populated, 0, g->npages);
+}
+
+int gmem_mark_populated_reserved(struct gmem *g, uint64_t offset, uint64_t len,
+				 struct rm_reserve *res)
+{
 	uint64_t first = offset >> PAGE_SHIFT, end = first + (len >> PAGE_SHIFT);
 	int r;
 
 	gmem_assert_locked(g);
-	if (pool_available(&g->space) < RM_ASSIGN_NODES)
+	if (!res && pool_available(&g->space) < RM_ASSIGN_NODES)
 		return -ENOMEM;
-	r = rm_assign(&g->space, &g->hdr->populated, first, end, 1);
+	r = rm_assign_reserved(&g->space, &g->hdr->populated, first, end, 1,
+			       res);
 	if (!r)
 		g->hdr->ctr.populated_pages += end - first;
 	return r;

@@ -51,11 +51,20 @@ static int mode_arg(int flags, va_list ap)
 
 /* ---- paths ---- */
 
+/* 1: a path gmemu answers for; -1: one that cannot be read (gmemu's
+ * mirror fails it EFAULT, as the kernel would); 0: neither, and readable
+ * (or NULL). */
+static int path_ours(const char *path)
+{
+	path = launder(path);
+	return path ? gmemu_path_emulated(path) : 0;
+}
+
 static int open_common(int dirfd, const char *path, int flags, int mode,
 		       int (*real)(int, const char *, int, ...))
 {
 	path = launder(path);
-	if (path && gmemu_path_emulated(path) == 1)
+	if (path_ours(path))
 		return gmemu_openat(dirfd, path, flags, mode);
 	/* /proc/PID/fd/N of a gmem becomes gmemu's at once */
 	if (path && !strncmp(path, "/proc/", 6))
@@ -175,8 +184,14 @@ EXPORT int faccessat(int dirfd, const char *path, int mode, int flags)
 static bool stat_is_ours(const char *path)
 {
 	path = launder(path);
-	return path && (gmemu_path_emulated(path) == 1 ||
-			!strncmp(path, "/proc/", 6));
+	return path && (path_ours(path) || !strncmp(path, "/proc/", 6));
+}
+
+/* fd itself (AT_EMPTY_PATH with ""), when it is gmemu's; path readable */
+static bool stat_fd_is_ours(int dirfd, const char *path, int flags)
+{
+	path = launder(path);
+	return (flags & AT_EMPTY_PATH) && path && !*path && gmemu_fd_known(dirfd);
 }
 
 EXPORT int stat(const char *path, struct stat *st)
@@ -208,9 +223,7 @@ EXPORT int fstat64(int fd, struct stat64 *st)
 EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
 	REAL(int, fstatat, int, const char *, struct stat *, int);
-	if (((flags & AT_EMPTY_PATH) && launder(path) && !*path &&
-	     gmemu_fd_known(dirfd)) ||
-	    stat_is_ours(path))
+	if (stat_is_ours(path) || stat_fd_is_ours(dirfd, path, flags))
 		return gmemu_fstatat(dirfd, path, st, flags);
 	return real_fstatat(dirfd, path, st, flags);
 }
@@ -224,9 +237,7 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask,
 		 struct statx *stx)
 {
 	REAL(int, statx, int, const char *, int, unsigned int, struct statx *);
-	if (((flags & AT_EMPTY_PATH) && launder(path) && !*path &&
-	     gmemu_fd_known(dirfd)) ||
-	    stat_is_ours(path))
+	if (stat_is_ours(path) || stat_fd_is_ours(dirfd, path, flags))
 		return gmemu_statx(dirfd, path, flags, mask, stx);
 	return real_statx(dirfd, path, flags, mask, stx);
 }
@@ -268,9 +279,7 @@ EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st,
 		      int flags)
 {
 	REAL(int, __fxstatat, int, int, const char *, struct stat *, int);
-	if (((flags & AT_EMPTY_PATH) && launder(path) && !*path &&
-	     gmemu_fd_known(dirfd)) ||
-	    stat_is_ours(path))
+	if (stat_is_ours(path) || stat_fd_is_ours(dirfd, path, flags))
 		return gmemu_fstatat(dirfd, path, st, flags);
 	return real___fxstatat(ver, dirfd, path, st, flags);
 }

@@ -28,6 +28,7 @@
 __attribute__((constructor)) static void gmemu_init(void)
 {
 	trace_init();
+	obj_init();
 	pthread_atfork(obj_atfork_prepare, obj_atfork_parent, obj_atfork_child);
 }
 
@@ -480,8 +481,8 @@ out:
 
 /* ---- file operations ---- */
 
-void *gmemu_mmap(void *addr, size_t len, int prot, int flags, int fd,
-		 off_t offset)
+static void *mmap_inner(void *addr, size_t len, int prot, int flags, int fd,
+			off_t offset)
 {
 	struct object *obj = NULL;
 	long r;
@@ -536,11 +537,32 @@ out:
 	return sys_ret_ptr(r);
 }
 
+void *gmemu_mmap(void *addr, size_t len, int prot, int flags, int fd,
+		 off_t offset)
+{
+	bool began;
+	void *p;
+
+	if (!(flags & MAP_FIXED))
+		return mmap_inner(addr, len, prot, flags, fd, offset);
+	/* what it maps over may be a memslot's memory a vCPU uses */
+	began = vm_host_unmap_begin(addr, len);
+	p = mmap_inner(addr, len, prot, flags, fd, offset);
+	vm_host_unmap_end(began);
+	return p;
+}
+
 int gmemu_munmap(void *addr, size_t len)
 {
+	bool began;
+	int r;
+
 	if (!PAGE_ALIGNED((uintptr_t)addr) || !len)
 		return (int)sys_ret(-EINVAL);
-	return (int)sys_ret(gmem_munmap(addr, len));
+	began = vm_host_unmap_begin(addr, len);
+	r = gmem_munmap(addr, len);
+	vm_host_unmap_end(began);
+	return (int)sys_ret(r);
 }
 
 int gmemu_fallocate(int fd, int mode, off_t offset, off_t len)
@@ -642,11 +664,19 @@ int gmemu_close(int fd)
 	/* gmemu's own descriptors are not the program's to close */
 	if (fd_is_hidden(fd))
 		return (int)sys_ret(-EBADF);
+	if (!obj_table_mine()) {
+		/* a vfork() child: its descriptor, its parent's table */
+		r = sys_close(fd);
+		trace_ret("close", r, "%d", fd);
+		return (int)sys_ret(r);
+	}
 	/* out of the table first: once closed, the number may be another
 	 * thread's new descriptor */
+	obj_fd_ops_lock();
 	if (obj_peek(fd))
 		obj_fd_closed(fd);
 	r = sys_close(fd);
+	obj_fd_ops_unlock();
 	trace_ret("close", r, "%d", fd);
 	return (int)sys_ret(r);
 }

@@ -182,8 +182,22 @@ int gmemu_openat(int dirfd, const char *path, int flags, ...)
 	case PATH_OTHER:
 		break;
 	}
+	if (proc_fd_number(buf) >= 0 && obj_table_mine() &&
+	    obj_peek(proc_fd_number(buf))) {
+		/* /proc/self/fd/N of gmemu's N (a memfd: the open never
+		 * waits) names what N names: one step with N's bookkeeping,
+		 * which a close of N may be changing.  Any other N has none,
+		 * and its open may wait (a FIFO) without the lock. */
+		obj_fd_ops_lock();
+		fd = sys_openat(dirfd, buf, flags, (int)mode);
+		if (fd >= 0)
+			obj_fd_dup(proc_fd_number(buf), fd);
+		obj_fd_ops_unlock();
+		return (int)ret(fd);
+	}
 	fd = sys_openat(dirfd, buf, flags, (int)mode);
-	if (fd >= 0 && proc_fd_number(buf) < 0 && !strncmp(buf, "/proc/", 6)) {
+	if (fd >= 0 && proc_fd_number(buf) < 0 && !strncmp(buf, "/proc/", 6) &&
+	    obj_table_mine()) {
 		/* another process's gmem, reopened: gmemu's from the start */
 		struct object *obj;
 
@@ -194,8 +208,6 @@ int gmemu_openat(int dirfd, const char *path, int flags, ...)
 		}
 		if (r > 0)
 			obj_put(obj);
-	} else if (fd >= 0 && proc_fd_number(buf) >= 0) {
-		obj_fd_dup(proc_fd_number(buf), fd);
 	}
 	return (int)ret(fd);
 }
@@ -280,6 +292,10 @@ static int stat_emulated(const char *buf, struct stat *k)
 	return 1;
 }
 
+/* vfs_statx()'s flags (AT_STATX_* are statx's own) */
+#define STAT_FLAGS (AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | \
+		    AT_STATX_SYNC_TYPE)
+
 int gmemu_fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
 	char buf[PATH_MAX];
@@ -288,6 +304,9 @@ int gmemu_fstatat(int dirfd, const char *path, struct stat *st, int flags)
 
 	if (r)
 		return (int)ret(r);
+	/* the kernel's argument checks come first, for gmemu's paths too */
+	if (flags & ~STAT_FLAGS)
+		return (int)ret(-EINVAL);
 	if ((flags & AT_EMPTY_PATH) && !buf[0])
 		return gmemu_fstat(dirfd, st);
 	r = buf[0] == '/' && !(flags & AT_SYMLINK_NOFOLLOW) ? stat_emulated(buf, &k)
@@ -311,6 +330,11 @@ int gmemu_statx(int dirfd, const char *path, int flags, unsigned int mask,
 
 	if (r)
 		return (int)ret(r);
+	/* do_statx()'s checks come first, for gmemu's paths too */
+	if ((flags & ~STAT_FLAGS) ||
+	    (flags & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE ||
+	    (mask & STATX__RESERVED))
+		return (int)ret(-EINVAL);
 	if ((flags & AT_EMPTY_PATH) && !buf[0])
 		fd = dirfd;
 	else if (buf[0] == '/' && !(flags & AT_SYMLINK_NOFOLLOW))
@@ -380,32 +404,44 @@ off_t gmemu_lseek(int fd, off_t offset, int whence)
 
 /* ---- duplicates and closing ---- */
 
-int gmemu_dup(int fd)
+/*
+ * The kernel's dup and the table's, as one step among descriptor
+ * operations (a close of oldfd on another thread must see both or
+ * neither); a vfork() child's are its own descriptors' only.
+ */
+static long dup_tracked(int oldfd, bool to_newfd, int newfd, int cmd, long arg,
+			int flags)
 {
+	bool mine = obj_table_mine();
 	long r;
 
+	if (mine)
+		obj_fd_ops_lock();
+	r = to_newfd ? sys_dup3(oldfd, newfd, flags) : sys_fcntl(oldfd, cmd, arg);
+	if (r >= 0 && mine) {
+		if (to_newfd)
+			obj_fd_closed(newfd); /* what it named is closed */
+		obj_fd_dup(oldfd, (int)r);
+	}
+	if (mine)
+		obj_fd_ops_unlock();
+	return r;
+}
+
+int gmemu_dup(int fd)
+{
 	if (fd_is_hidden(fd))
 		return (int)ret(-EBADF);
-	r = sys_fcntl(fd, F_DUPFD, 0);
-	if (r >= 0)
-		obj_fd_dup(fd, (int)r);
-	return (int)ret(r);
+	return (int)ret(dup_tracked(fd, false, -1, F_DUPFD, 0, 0));
 }
 
 int gmemu_dup3(int oldfd, int newfd, int flags)
 {
-	int r;
-
 	if (fd_is_hidden(oldfd))
 		return (int)ret(-EBADF);
 	if (fd_is_hidden(newfd))
 		return (int)ret(-EBUSY); /* one of gmemu's own descriptors */
-	r = sys_dup3(oldfd, newfd, flags);
-	if (r >= 0) {
-		obj_fd_closed(newfd); /* what it named is closed */
-		obj_fd_dup(oldfd, newfd);
-	}
-	return (int)ret(r);
+	return (int)ret(dup_tracked(oldfd, true, newfd, 0, 0, flags));
 }
 
 int gmemu_dup2(int oldfd, int newfd)
@@ -429,21 +465,25 @@ int gmemu_fcntl(int fd, int cmd, ...)
 	va_end(ap);
 	if (fd_is_hidden(fd))
 		return (int)ret(-EBADF);
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+		return (int)ret(dup_tracked(fd, false, -1, cmd, arg, 0));
 	r = sys_fcntl(fd, cmd, arg);
-	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
-		obj_fd_dup(fd, (int)r);
 	return (int)ret(r);
 }
 
 int gmemu_close_range(unsigned int first, unsigned int last, int flags)
 {
 	long a = first, h;
+	bool mine;
 	int r = 0;
 
 	if (first > last)
 		return (int)ret(-EINVAL);
 	if (flags & CLOSE_RANGE_CLOEXEC) /* ours are close-on-exec already */
 		return (int)ret(SYS3(SYS_close_range, first, last, flags));
+	mine = obj_table_mine();
+	if (mine)
+		obj_fd_ops_lock();
 	/* the program's numbers only: around gmemu's own */
 	while (a <= (long)last && !r) {
 		h = fd_next_hidden((int)MIN(a, (long)INT_MAX));
@@ -455,8 +495,10 @@ int gmemu_close_range(unsigned int first, unsigned int last, int flags)
 			r = (int)SYS3(SYS_close_range, a, h - 1, flags);
 		a = h + 1;
 	}
-	if (!r)
+	if (!r && mine)
 		obj_fd_closed_range(first, last);
+	if (mine)
+		obj_fd_ops_unlock();
 	return (int)ret(r);
 }
 
@@ -511,7 +553,20 @@ void *gmemu_mremap(void *old_addr, size_t old_size, size_t new_size,
 		errno = EINVAL;
 		return MAP_FAILED;
 	}
-	r = SYS5(SYS_mremap, old_addr, old_size, new_size, flags, new_addr);
+	{
+		/* the old range, and a fixed new one, may be a memslot's
+		 * memory a vCPU uses: both inside one bracket */
+		uintptr_t lo = (uintptr_t)old_addr, hi = lo + old_size;
+		bool began;
+
+		if (flags & MREMAP_FIXED) {
+			lo = MIN(lo, (uintptr_t)new_addr);
+			hi = MAX(hi, (uintptr_t)new_addr + new_size);
+		}
+		began = vm_host_unmap_begin((void *)lo, hi > lo ? hi - lo : 0);
+		r = SYS5(SYS_mremap, old_addr, old_size, new_size, flags, new_addr);
+		vm_host_unmap_end(began);
+	}
 	if (r < 0 && r > -4096) {
 		errno = (int)-r;
 		return MAP_FAILED;

@@ -26,6 +26,13 @@ struct obj_tag {
 #define OBJ_TAG_MAGIC "gmemuobj"
 
 static pthread_mutex_t registry = PTHREAD_MUTEX_INITIALIZER;
+/* Descriptor operations that change what a number names (close, dup and
+ * friends): one at a time, so that a close deciding an object has no
+ * other descriptor left and a dup making one cannot interleave.  Taken
+ * before the registry. */
+static pthread_mutex_t fd_ops = PTHREAD_MUTEX_INITIALIZER;
+/* The process the table belongs to (0: not known yet, this one). */
+static _Atomic pid_t owner;
 static struct object *buckets[HASH_BUCKETS];
 static struct object *_Atomic *_Atomic table[CHUNKS];
 
@@ -378,17 +385,43 @@ void obj_fd_closed_range(unsigned int first, unsigned int last)
 	}
 }
 
+void obj_init(void)
+{
+	atomic_store(&owner, sys_getpid());
+}
+
+bool obj_table_mine(void)
+{
+	pid_t o = atomic_load(&owner);
+
+	return !o || o == sys_getpid();
+}
+
+void obj_fd_ops_lock(void)
+{
+	pthread_mutex_lock(&fd_ops);
+}
+
+void obj_fd_ops_unlock(void)
+{
+	pthread_mutex_unlock(&fd_ops);
+}
+
 void obj_atfork_prepare(void)
 {
+	pthread_mutex_lock(&fd_ops);
 	pthread_mutex_lock(&registry);
 }
 
 void obj_atfork_parent(void)
 {
 	pthread_mutex_unlock(&registry);
+	pthread_mutex_unlock(&fd_ops);
 }
 
 void obj_atfork_child(void)
 {
+	atomic_store(&owner, sys_getpid());
 	pthread_mutex_unlock(&registry);
+	pthread_mutex_unlock(&fd_ops);
 }

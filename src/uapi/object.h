@@ -59,6 +59,17 @@ HIDDEN void obj_fd_dup(int old, int fd);
 HIDDEN void obj_fd_closed(int fd);
 /* Forget every descriptor of the table in [first, last] (close_range). */
 HIDDEN void obj_fd_closed_range(unsigned int first, unsigned int last);
+/*
+ * The table is the process's own: a vfork() child (or a clone() sharing
+ * the memory) runs on its parent's, and must leave it alone -- its closes
+ * and dups are its own descriptors' only.  False there.
+ */
+HIDDEN void obj_init(void);
+HIDDEN bool obj_table_mine(void);
+/* Around a descriptor operation and its bookkeeping (obj_fd_dup,
+ * obj_fd_closed): the kernel's change and the table's as one step. */
+HIDDEN void obj_fd_ops_lock(void);
+HIDDEN void obj_fd_ops_unlock(void);
 /* atfork/exec bookkeeping */
 HIDDEN void obj_atfork_prepare(void);
 HIDDEN void obj_atfork_parent(void);

@@ -34,6 +34,8 @@
 
 #include <cpuid.h>
 #include <dlfcn.h>
+#include <link.h> /* the GOT of libunicorn.so.2 */
+#include <setjmp.h>
 #include <stdatomic.h>
 
 #include <linux/kvm_para.h>
@@ -87,6 +89,7 @@ static struct emu_memory_fault *run_memory_fault(struct kvm_run *run)
 #define PTE_PS	(1ULL << 7)
 #define PTE_XD	(1ULL << 63)
 
+#undef PF_W /* <elf.h>'s program header flag: ours is the #PF error code's */
 #define PF_P	(1U << 0)
 #define PF_W	(1U << 1)
 #define PF_U	(1U << 2)
@@ -307,6 +310,80 @@ out:
 	return ok;
 }
 
+/*
+ * Unicorn gives up on some guest code: QEMU 5.0's translator cannot
+ * generate code for a few encodings that must raise #UD (lcall and ljmp
+ * with a register operand, FF /3 and FF /5 with mod 3), and calls abort().
+ * A guest must never take its VMM down, so libunicorn's abort (and
+ * __assert_fail) are redirected here: on an emulator thread inside
+ * uc_emu_start we jump back to that thread's vcpu_step, which replaces
+ * the engine and raises #UD in the guest (engine_recover); anywhere else
+ * the real one runs.
+ */
+static __thread sigjmp_buf *emu_jb;
+static void (*real_abort)(void);
+
+__attribute__((noreturn)) static void emu_abort(void)
+{
+	if (emu_jb)
+		siglongjmp(*emu_jb, 1);
+	real_abort();
+	__builtin_unreachable();
+}
+
+__attribute__((noreturn)) static void emu_assert_fail(const char *a, const char *f,
+						      unsigned int l, const char *fn)
+{
+	(void)a, (void)f, (void)l, (void)fn;
+	emu_abort();
+}
+
+/* Point the library's import of sym (its GOT slot) at fn. */
+static bool got_patch(void *h, const char *sym, void *fn)
+{
+	ElfW(Rela) *rel = NULL;
+	ElfW(Sym) *syms = NULL;
+	const char *strs = NULL;
+	struct link_map *lm;
+	size_t relsz = 0, i;
+	ElfW(Dyn) *d;
+
+	if (dlinfo(h, RTLD_DI_LINKMAP, &lm) || !lm->l_ld)
+		return false;
+	for (d = lm->l_ld; d->d_tag != DT_NULL; d++) {
+		/* the loader has relocated these in place (if not: add) */
+		uintptr_t p = d->d_un.d_ptr < lm->l_addr ? d->d_un.d_ptr + lm->l_addr
+							 : d->d_un.d_ptr;
+
+		if (d->d_tag == DT_JMPREL)
+			rel = (ElfW(Rela) *)p;
+		else if (d->d_tag == DT_PLTRELSZ)
+			relsz = d->d_un.d_val;
+		else if (d->d_tag == DT_SYMTAB)
+			syms = (ElfW(Sym) *)p;
+		else if (d->d_tag == DT_STRTAB)
+			strs = (const char *)p;
+	}
+	if (!rel || !syms || !strs)
+		return false;
+	for (i = 0; i < relsz / sizeof(*rel); i++) {
+		void **slot = (void **)(lm->l_addr + rel[i].r_offset);
+		void *page = (void *)((uintptr_t)slot & ~(uintptr_t)PAGE_LOW);
+
+		if (ELF64_R_TYPE(rel[i].r_info) != R_X86_64_JUMP_SLOT ||
+		    strcmp(strs + syms[ELF64_R_SYM(rel[i].r_info)].st_name, sym) ||
+		    (uintptr_t)slot % sizeof(void *))
+			continue;
+		/* full RELRO: the slot's page is read-only after loading */
+		if (sys_mprotect(page, PAGE_SIZE, PROT_READ | PROT_WRITE))
+			return false;
+		__atomic_store_n(slot, fn, __ATOMIC_RELEASE);
+		sys_mprotect(page, PAGE_SIZE, PROT_READ);
+		return true;
+	}
+	return false;
+}
+
 /* Once per process: everything below is written here and only read after
  * pthread_once, which orders the two. */
 static void load_unicorn(void)
@@ -334,6 +411,11 @@ static void load_unicorn(void)
 			  "layout is QEMU 5.0's only there)";
 		return;
 	}
+	/* where this fails (another build of the library), such guest code
+	 * still ends the process, as it did before */
+	real_abort = abort;
+	got_patch(h, "abort", (void *)emu_abort);
+	got_patch(h, "__assert_fail", (void *)emu_assert_fail);
 	probe_layout();
 	/* the library stays loaded: engines may live until exit */
 }
@@ -405,6 +487,11 @@ struct emu_vcpu {
 	uint32_t mp_state;
 	struct kvm_cpuid_entry2 *cpuid;
 	uint32_t ncpuid;
+	/* after the engine gave up on a block: one instruction per start
+	 * (engine_recover) */
+	bool careful;
+	unsigned int careful_steps;
+	uint64_t careful_pc;		/* linear PC the step started at */
 };
 
 static uint64_t rd(struct emu_vcpu *v, int reg)
@@ -542,9 +629,14 @@ static void serve_calls_locked(struct emu_vcpu *v)
 	while (v->call_req) {
 		void (*fn)(struct emu_vcpu *, void *) = v->call_fn;
 
+		sigjmp_buf *jb = emu_jb;
+
 		v->call_req = false;
 		pthread_mutex_unlock(&v->lock);
+		/* a request is never left half done: no jump out of it */
+		emu_jb = NULL;
 		fn(v, v->call_arg);
+		emu_jb = jb;
 		pthread_mutex_lock(&v->lock);
 		v->call_done = true;
 		pthread_cond_broadcast(&v->cond);
@@ -1657,9 +1749,146 @@ static void retry_wait(struct emu_vcpu *v)
 	handle_attn(v);
 }
 
+/* A new engine with our hooks in *out. */
+static int engine_open(struct emu_vcpu *v, uc_engine **out)
+{
+	static const struct {
+		int type;
+		void *cb;
+		int insn;
+	} hooks[] = {
+		{ UC_HOOK_CODE, (void *)hook_code, 0 },
+		{ UC_HOOK_BLOCK, (void *)hook_block, 0 },
+		{ UC_HOOK_MEM_UNMAPPED, (void *)hook_unmapped, 0 },
+		{ UC_HOOK_MEM_PROT, (void *)hook_prot, 0 },
+		{ UC_HOOK_INTR, (void *)hook_intr, 0 },
+		{ UC_HOOK_INSN, (void *)hook_in, UC_X86_INS_IN },
+		{ UC_HOOK_INSN, (void *)hook_out, UC_X86_INS_OUT },
+		{ UC_HOOK_INSN, (void *)hook_cpuid, UC_X86_INS_CPUID },
+	};
+	uc_engine *e;
+	uc_hook h;
+	size_t i;
+
+	if (uc.open(UC_ARCH_X86, UC_MODE_64, &e))
+		return -ENOMEM;
+	for (i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+		uc_err err = hooks[i].type == UC_HOOK_INSN ?
+			uc.hook_add(e, &h, hooks[i].type, hooks[i].cb, v, 1, 0, hooks[i].insn) :
+			uc.hook_add(e, &h, hooks[i].type, hooks[i].cb, v, 1, 0);
+
+		if (err) {
+			uc.close(e);
+			return -EINVAL;
+		}
+	}
+	*out = e;
+	return 0;
+}
+
+/* ---- when the engine gives up ---- */
+
+#define CAREFUL_STEPS 512	/* more than a translation block holds */
+
+/* One instruction per start: the block ends before any instruction that
+ * starts at the next 15 bytes (exits are checked as each one is
+ * translated). */
+static void careful_exits(struct emu_vcpu *v)
+{
+	uint64_t ex[16];
+	int i;
+
+	v->careful_pc = lin_pc(v);
+	ex[0] = UNTIL;
+	for (i = 1; i < 16; i++)
+		ex[i] = v->careful_pc + (uint64_t)i;
+	uc.ctl(v->uc, UC_CTL_WRITE(UC_CTL_UC_USE_EXITS, 1), 1);
+	uc.ctl(v->uc, UC_CTL_WRITE(UC_CTL_UC_EXITS, 2), ex, (size_t)16);
+}
+
+/* Back to whole blocks: none translated one instruction long stays. */
+static void careful_end(struct emu_vcpu *v)
+{
+	v->careful = false;
+	uc.ctl(v->uc, UC_CTL_WRITE(UC_CTL_UC_USE_EXITS, 1), 0);
+	uc.ctl(v->uc, UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0));
+}
+
+/*
+ * After a careful start: true when it did one instruction and stopped at
+ * the next (go on, one at a time); an instruction that starts again
+ * (a retry, a fix-up, a memory fault exit) stays careful; anything else --
+ * an exception (its handler is not the block), a hlt (a HLT exit, which
+ * also stops at the next instruction), a jump out of reach, the bound --
+ * goes back to whole blocks.
+ */
+static bool careful_step_done(struct emu_vcpu *v, uc_err err)
+{
+	uint64_t pc = lin_pc(v);
+	uint8_t op = 0;
+	bool stepped, again;
+
+	if (v->exc_vec >= 0 || v->intr_vec >= 0)
+		goto end;
+	if (err == UC_ERR_OK && v->insn_la != ~0ULL &&
+	    !uc.mem_read(v->uc, v->insn_la, &op, 1) && op == 0xf4)
+		goto end;
+	stepped = err == UC_ERR_OK && !v->stop_attn && !v->abort_exit &&
+		  !v->fixup && !v->need_flush && !v->ro_skip && !v->retry &&
+		  pc > v->careful_pc && pc - v->careful_pc < 16;
+	again = !stepped && pc == v->careful_pc;
+	if (++v->careful_steps < CAREFUL_STEPS && (stepped || again))
+		return stepped;
+	careful_end(v);
+	return stepped;
+end:
+	careful_end(v);
+	return false;
+}
+
+/*
+ * Unicorn gave up translating the block at the current PC (emu_abort):
+ * the engine is left mid-call and cannot be used again.  Its CPU state is
+ * whole (a block is translated between instructions), so a new engine
+ * takes it, and the guest's mappings are made again on demand.  The first
+ * time, the block runs again one instruction at a time (careful), which
+ * finds the instruction that cannot be translated: when a one-instruction
+ * block fails, that instruction raises #UD, as the CPU does for those
+ * encodings.  No new engine (no memory): the process ends, as it would
+ * have.
+ */
+static void engine_recover(struct emu_vcpu *v)
+{
+	uc_engine *e;
+
+	if (engine_open(v, &e))
+		real_abort();
+	uc.context_save(v->uc, v->ctx);
+	uc.close(v->uc);
+	v->uc = e;
+	uc.context_restore(v->uc, v->ctx);
+	/* the old engine's regions went with it */
+	v->nmaps = 0;
+	v->npt = 0;
+	v->scratch_on = false;
+	v->tb_drop = false;
+	key_update(v);
+	if (v->careful) {
+		v->careful = false;
+		raise_exc(v, V_UD, false, 0, 0);
+	} else {
+		v->careful = true;
+		v->careful_steps = 0;
+	}
+	/* an MMIO write the last block made is still owed */
+	if (v->mmio_wpend)
+		deferred_flush(v);
+}
+
 static void vcpu_step(struct emu_vcpu *v)
 {
 	uint8_t insn[3] = { 0 };
+	sigjmp_buf jb;
 	uc_err err;
 
 	if (v->want_intr) {
@@ -1683,8 +1912,19 @@ static void vcpu_step(struct emu_vcpu *v)
 	v->stop_attn = v->abort_exit = v->fixup = v->ro_skip = v->fetch_fault = false;
 	v->intr_vec = -1;
 	v->insn_la = ~0ULL;
+	if (v->careful)
+		careful_exits(v);
+	if (sigsetjmp(jb, 0)) {
+		/* Unicorn gave up (emu_abort) */
+		emu_jb = NULL;
+		v->in_emu = false;
+		engine_recover(v);
+		return;
+	}
 	v->in_emu = true;
+	emu_jb = &jb;
 	err = uc.emu_start(v->uc, rd(v, UC_X86_REG_RIP), UNTIL, 0, 0);
+	emu_jb = NULL;
 	v->in_emu = false;
 	/* Where the guest stopped: at the instruction the code hook last saw
 	 * (quirk 3) -- unless a fetch came since, which means a new block was
@@ -1696,6 +1936,8 @@ static void vcpu_step(struct emu_vcpu *v)
 	if (!atomic_load(&v->quit))
 		deferred_flush(v);
 	if (atomic_load(&v->quit))
+		return;
+	if (v->careful && careful_step_done(v, err))
 		return;
 	if (v->abort_exit) {
 		publish_exit(v, v->abort_ret);
@@ -1800,35 +2042,12 @@ static void vcpu_reset(struct emu_vcpu *v)
 
 static int vcpu_engine_init(struct emu_vcpu *v)
 {
-	static const struct {
-		int type;
-		void *cb;
-		int insn;
-	} hooks[] = {
-		{ UC_HOOK_CODE, (void *)hook_code, 0 },
-		{ UC_HOOK_BLOCK, (void *)hook_block, 0 },
-		{ UC_HOOK_MEM_UNMAPPED, (void *)hook_unmapped, 0 },
-		{ UC_HOOK_MEM_PROT, (void *)hook_prot, 0 },
-		{ UC_HOOK_INTR, (void *)hook_intr, 0 },
-		{ UC_HOOK_INSN, (void *)hook_in, UC_X86_INS_IN },
-		{ UC_HOOK_INSN, (void *)hook_out, UC_X86_INS_OUT },
-		{ UC_HOOK_INSN, (void *)hook_cpuid, UC_X86_INS_CPUID },
-	};
-	uc_hook h;
-	size_t i;
+	int r = engine_open(v, &v->uc);
 
-	if (uc.open(UC_ARCH_X86, UC_MODE_64, &v->uc))
-		return -ENOMEM;
+	if (r)
+		return r;
 	if (uc.context_alloc(v->uc, &v->ctx))
 		return -ENOMEM;
-	for (i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
-		uc_err err = hooks[i].type == UC_HOOK_INSN ?
-			uc.hook_add(v->uc, &h, hooks[i].type, hooks[i].cb, v, 1, 0, hooks[i].insn) :
-			uc.hook_add(v->uc, &h, hooks[i].type, hooks[i].cb, v, 1, 0);
-
-		if (err)
-			return -EINVAL;
-	}
 	vcpu_reset(v);
 	return 0;
 }

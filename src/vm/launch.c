@@ -33,22 +33,44 @@ static int populate_check(struct vm *vm, uint64_t gpa, uint64_t len)
 	return 0;
 }
 
+/*
+ * What recording [gpa, gpa + len) as populated needs, memslot by memslot,
+ * taken from every gmem behind it before anything changes (-ENOMEM); then
+ * populate_mark cannot fail.
+ */
+static int populate_reserve(struct vm *vm, uint64_t gpa, uint64_t len,
+			    struct gmem **gs, int n, struct rm_reserve *res)
+{
+	uint64_t p, end = gpa + len;
+	unsigned int marks;
+	int i, r = 0;
+
+	for (i = 0; i < n && !r; i++) {
+		for (p = gpa, marks = 0; p < end;) {
+			struct memslot *s = memslot_find(vm, p);
+
+			marks += s->g == gs[i];
+			p = s->gpa + s->size;
+		}
+		r = gmem_populate_reserve(gs[i], marks, res);
+	}
+	return r;
+}
+
 /* Record the pages as populated, memslot by memslot. */
-static int populate_mark(struct vm *vm, uint64_t gpa, uint64_t len)
+static void populate_mark(struct vm *vm, uint64_t gpa, uint64_t len,
+			  struct rm_reserve *res)
 {
 	uint64_t p = gpa, end = gpa + len;
 
 	while (p < end) {
 		struct memslot *s = memslot_find(vm, p);
 		uint64_t stop = MIN(end, s->gpa + s->size);
-		int r = gmem_mark_populated(s->g, s->gmem_offset + (p - s->gpa),
-					    stop - p);
 
-		if (r)
-			return r;
+		gmem_mark_populated_reserved(s->g, s->gmem_offset + (p - s->gpa),
+					     stop - p, res);
 		p = stop;
 	}
-	return 0;
 }
 
 /* m = SHA-256(m || le64(gpa) || SHA-256(page)) */
@@ -76,7 +98,9 @@ static void measure(struct vm *vm, uint64_t gpa, uint64_t len)
 int vm_populate(struct vm *vm, uint64_t gpa, const void *src, uint64_t len)
 {
 	struct gmem *gs[VM_MAX_GMEMS];
+	struct rm_reserve res = { 0 };
 	uint8_t *scratch = NULL;
+	bool copied = false;
 	uint64_t p;
 	int n = 0, r;
 
@@ -105,25 +129,29 @@ int vm_populate(struct vm *vm, uint64_t gpa, const void *src, uint64_t len)
 		n = 0;
 		goto out;
 	}
+	/* everything that can refuse, before anything changes */
 	r = populate_check(vm, gpa, len);
 	if (!r)
-		r = populate_mark(vm, gpa, len);
-	if (r)
-		goto out_unlock;
+		r = populate_reserve(vm, gpa, len, gs, n, &res);
+	/* the bytes: only a source unmapped since it was read fails here,
+	 * with the pages copied before it changed and nothing else */
 	for (p = 0; src && p < len && !r; p += PAGE_SIZE) {
 		struct memslot *s = memslot_find(vm, gpa + p);
 
 		r = copy_from_user(vm_host_ptr(vm, s, gpa + p, true),
 				   (const uint8_t *)src + p, PAGE_SIZE);
+		copied = true;
 	}
-	if (!r)
+	if (!r) {
+		populate_mark(vm, gpa, len, &res);
 		measure(vm, gpa, len);
-	if (!r)
+	}
+	if (!r || copied)
 		vm_invalidate(vm, gpa, len); /* new bytes, maybe code */
-out_unlock:
 	gmem_unlock_many(gs, n);
 out:
 	pthread_rwlock_unlock(&vm->slots_lock);
+	rm_reserve_free(&res);
 	return r;
 }
 

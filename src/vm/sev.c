@@ -140,8 +140,10 @@ static int snp_launch_update(struct vm *vm, struct kvm_sev_cmd *cmd,
 	}
 	npages = p.len >> PAGE_SHIFT;
 	/* kvm_slot_can_be_private() of the memslot at gfn_start, then
-	 * kvm_gmem_populate() within that memslot */
-	if (!launch_slot_pages(vm, p.gfn_start << PAGE_SHIFT))
+	 * kvm_gmem_populate() within that memslot; a gfn whose GPA does
+	 * not fit in 64 bits is in no memslot (never one its GPA wraps to) */
+	if (p.gfn_start > (UINT64_MAX >> PAGE_SHIFT) ||
+	    !launch_slot_pages(vm, p.gfn_start << PAGE_SHIFT))
 		return -EINVAL;
 	npages = MIN(npages, launch_slot_pages(vm, p.gfn_start << PAGE_SHIFT));
 	if (!npages) {

@@ -138,6 +138,135 @@ void vm_invalidate(struct vm *vm, uint64_t gpa, uint64_t len)
 		vm->backend->invalidate(vm->bvm, gpa, len);
 }
 
+/* ---- the program's memory going away under vCPUs that resolve ---- */
+
+/*
+ * This process's VMs with a backend that resolves: an unmap of the
+ * program's memory goes through them first.  Lock order: the list, then a
+ * VM's memslot lock.  A forked child starts with none.
+ */
+static pthread_mutex_t resolving_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vm *resolving;
+static _Atomic int nr_resolving;
+static pthread_once_t resolving_once = PTHREAD_ONCE_INIT;
+
+static void resolving_prepare(void)
+{
+	pthread_mutex_lock(&resolving_lock);
+}
+
+static void resolving_parent(void)
+{
+	pthread_mutex_unlock(&resolving_lock);
+}
+
+static void resolving_child(void)
+{
+	resolving = NULL;
+	atomic_store(&nr_resolving, 0);
+	pthread_mutex_unlock(&resolving_lock);
+}
+
+static void resolving_init(void)
+{
+	pthread_atfork(resolving_prepare, resolving_parent, resolving_child);
+}
+
+static void resolving_add(struct vm *vm)
+{
+	pthread_once(&resolving_once, resolving_init);
+	pthread_mutex_lock(&resolving_lock);
+	if (!vm->resolving_listed) {
+		vm->resolving_next = resolving;
+		resolving = vm;
+		vm->resolving_listed = true;
+		atomic_fetch_add(&nr_resolving, 1);
+	}
+	pthread_mutex_unlock(&resolving_lock);
+}
+
+void vm_resolving_forget(struct vm *vm)
+{
+	struct vm **pp;
+
+	if (!vm->resolving_listed || vm->pid != sys_getpid())
+		return;
+	pthread_mutex_lock(&resolving_lock);
+	for (pp = &resolving; *pp; pp = &(*pp)->resolving_next) {
+		if (*pp == vm) {
+			*pp = vm->resolving_next;
+			atomic_fetch_sub(&nr_resolving, 1);
+			break;
+		}
+	}
+	vm->resolving_listed = false;
+	pthread_mutex_unlock(&resolving_lock);
+}
+
+/* The GPAs of vm whose userspace_addr meets [lo, hi): invalidated (write
+ * lock held).  Does any? */
+static bool host_range_invalidate(struct vm *vm, uintptr_t lo, uintptr_t hi,
+				  bool dry)
+{
+	bool met = false;
+	size_t i;
+
+	for (i = 0; i < vm->nr_slots; i++) {
+		const struct memslot *s = &vm->slots[i];
+		uint64_t a = MAX(s->uaddr, (uint64_t)lo);
+		uint64_t b = MIN(s->uaddr + s->size, (uint64_t)hi);
+
+		if (!s->uaddr || a >= b)
+			continue;
+		met = true;
+		if (dry)
+			break;
+		vm_invalidate(vm, s->gpa + PAGE_DOWN(a - s->uaddr),
+			      PAGE_DOWN(b - s->uaddr + PAGE_SIZE - 1) -
+				      PAGE_DOWN(a - s->uaddr));
+	}
+	return met;
+}
+
+bool vm_host_unmap_begin(const void *addr, size_t len)
+{
+	uintptr_t lo = (uintptr_t)addr, hi = lo + len < lo ? UINTPTR_MAX : lo + len;
+	struct vm *vm;
+	bool met;
+
+	if (!atomic_load(&nr_resolving) || !len)
+		return false;
+	pthread_mutex_lock(&resolving_lock);
+	for (vm = resolving; vm; vm = vm->resolving_next) {
+		pthread_rwlock_rdlock(&vm->slots_lock);
+		met = host_range_invalidate(vm, lo, hi, true);
+		pthread_rwlock_unlock(&vm->slots_lock);
+		if (!met)
+			continue;
+		/* held until the unmap is done: no vCPU resolves meanwhile */
+		pthread_rwlock_wrlock(&vm->slots_lock);
+		vm->unmap_locked = true;
+		host_range_invalidate(vm, lo, hi, false);
+	}
+	/* the list lock stays held until vm_host_unmap_end */
+	return true;
+}
+
+void vm_host_unmap_end(bool began)
+{
+	struct vm *vm;
+
+	if (!began)
+		return;
+	for (vm = resolving; vm; vm = vm->resolving_next) {
+		if (vm->unmap_locked) {
+			vm->unmap_locked = false;
+			pthread_rwlock_unlock(&vm->slots_lock);
+		}
+	}
+	pthread_mutex_unlock(&resolving_lock);
+}
+
 /* ---- what a backend that resolves through callbacks asks ---- */
 
 static bool host_page_usable(const uint8_t *host, bool write)
@@ -239,6 +368,8 @@ void vcpu_put(struct vcpu *v)
 		return;
 	v->vm->backend->vcpu_destroy(v->b);
 	vm_put(v->vm);
+	if (v->pid == sys_getpid())
+		pthread_mutex_destroy(&v->lock);
 	free(v);
 }
 
@@ -300,7 +431,10 @@ int vcpu_create(struct vm *vm, unsigned long id, struct vcpu **out,
 		free(v);
 		return r;
 	}
+	if (vm->backend->resolves)
+		resolving_add(vm);
 	atomic_store(&v->refs, 1);
+	pthread_mutex_init(&v->lock, NULL);
 	vm_get(vm);
 	v->vm = vm;
 	v->pid = sys_getpid();
@@ -499,7 +633,7 @@ static int vcpu_run(struct vcpu *v)
 	return -EAGAIN;
 }
 
-long vcpu_ioctl(struct vcpu *v, unsigned long req, void *arg)
+static long vcpu_ioctl_locked(struct vcpu *v, unsigned long req, void *arg)
 {
 	long r;
 
@@ -512,6 +646,18 @@ long vcpu_ioctl(struct vcpu *v, unsigned long req, void *arg)
 	if (req == KVM_SET_REGS || req == KVM_SET_SREGS)
 		v->fault_pending = v->hypercall_pending = false;
 	return v->vm->backend->ioctl(v->b, req, arg);
+}
+
+long vcpu_ioctl(struct vcpu *v, unsigned long req, void *arg)
+{
+	long r;
+
+	/* as KVM: an ioctl from another thread waits for a running
+	 * KVM_RUN (which a signal or immediate_exit ends) */
+	pthread_mutex_lock(&v->lock);
+	r = vcpu_ioctl_locked(v, req, arg);
+	pthread_mutex_unlock(&v->lock);
+	return r;
 }
 
 long vcpu_mmap(struct vcpu *v, void *addr, size_t len, int prot, int flags,

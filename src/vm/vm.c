@@ -25,6 +25,7 @@ void vm_put(struct vm *vm)
 {
 	if (!vm || atomic_fetch_sub(&vm->refs, 1) != 1)
 		return;
+	vm_resolving_forget(vm);
 	/* its gmems live on (closing the VM fd does not invalidate them) */
 	memslots_release(vm);
 	vm_attributes_release(vm);

@@ -60,6 +60,16 @@ HIDDEN int vm_guest_access(struct vm *vm, uint64_t gpa, void *buf,
 /* ---- vCPUs ---- */
 /* KVM_CREATE_VCPU; when no backend can run it, *why says what is
  * missing. */
+/*
+ * The program is about to unmap [addr, addr + len) of its memory (munmap,
+ * a MAP_FIXED mapping over it, mremap): from begin to end no vCPU that
+ * reaches a memslot's userspace_addr through gmemu (the emulated backend)
+ * maps any of it, so the next access finds it gone (KVM's EFAULT) instead
+ * of touching an unmapped page.  end, with what begin returned, after the
+ * unmap, always.
+ */
+HIDDEN bool vm_host_unmap_begin(const void *addr, size_t len);
+HIDDEN void vm_host_unmap_end(bool began);
 HIDDEN int vcpu_create(struct vm *vm, unsigned long id, struct vcpu **out,
 		       const char **why);
 HIDDEN void vcpu_put(struct vcpu *v);

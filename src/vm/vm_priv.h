@@ -52,6 +52,9 @@ struct vm {
 	uint64_t hypercall_exits;  /* KVM_CAP_EXIT_HYPERCALL */
 	bool irqchip;              /* KVM_CREATE_IRQCHIP, accepted */
 	struct vm_vendor vendor;   /* launch.h */
+	/* the process's VMs whose vCPUs resolve (vcpu.c), under its lock */
+	struct vm *resolving_next;
+	bool resolving_listed, unmap_locked;
 };
 
 struct vcpu {
@@ -59,6 +62,9 @@ struct vcpu {
 	struct vm *vm;      /* with a reference */
 	struct bvcpu *b;
 	pid_t pid;
+	/* KVM's vcpu->mutex: one ioctl at a time, KVM_RUN included (the
+	 * fields below are its) */
+	pthread_mutex_t lock;
 	/* the KVM backend's exits that gmemu presents differently */
 	bool hypercall_pending; /* a doorbell shown as KVM_EXIT_HYPERCALL */
 	uint8_t saved_exit[256];/* kvm_run's exit union it replaced */
@@ -103,5 +109,8 @@ HIDDEN bool vm_host_is_gmem(struct vm *vm, const struct memslot *s,
 extern HIDDEN const struct guest_mem_ops vm_guest_mem_ops;
 /* The backend (if any) forgets [gpa, gpa + len) on every vCPU. */
 HIDDEN void vm_invalidate(struct vm *vm, uint64_t gpa, uint64_t len);
+/* vm_put: out of the list of VMs whose vCPUs resolve (before the backend
+ * goes). */
+HIDDEN void vm_resolving_forget(struct vm *vm);
 
 #endif
