@@ -271,8 +271,8 @@ int rm_init(struct rm_space *s, struct rangemap *m, uint64_t value)
 	return 0;
 }
 
-uint64_t rm_get(struct rm_space *s, const struct rangemap *m, uint64_t page,
-		uint64_t *end)
+uint64_t rm_extent(struct rm_space *s, const struct rangemap *m, uint64_t page,
+		   uint64_t *start, uint64_t *end)
 {
 	uint32_t t = __atomic_load_n(&m->root, __ATOMIC_ACQUIRE), floor = NIL;
 	uint64_t next = s->npages;
@@ -288,30 +288,20 @@ uint64_t rm_get(struct rm_space *s, const struct rangemap *m, uint64_t page,
 			t = R(t).left;
 		}
 	}
-	if (end)
-		*end = next;
-	return floor == NIL ? 0 : R(floor).value;
-}
-
-uint64_t rm_extent(struct rm_space *s, const struct rangemap *m, uint64_t page,
-		   uint64_t *start, uint64_t *end)
-{
-	uint32_t t = __atomic_load_n(&m->root, __ATOMIC_ACQUIRE), floor = NIL;
-	uint64_t next = s->npages;
-	int steps = 0;
-
-	while (t != NIL && t < s->pool->capacity && steps++ < 4096) {
-		if (R(t).key <= page) {
-			floor = t;
-			t = R(t).right;
-		} else {
-			next = R(t).key;
-			t = R(t).left;
-		}
-	}
 	*start = floor == NIL ? 0 : R(floor).key;
 	*end = next;
 	return floor == NIL ? 0 : R(floor).value;
+}
+
+uint64_t rm_get(struct rm_space *s, const struct rangemap *m, uint64_t page,
+		uint64_t *end)
+{
+	uint64_t start, next;
+	uint64_t v = rm_extent(s, m, page, &start, &next);
+
+	if (end)
+		*end = next;
+	return v;
 }
 
 /*
