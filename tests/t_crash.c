@@ -65,6 +65,37 @@ TEST(killed_after_revoking_peers_rolls_back)
 	crash_during_to_private(1, false);
 }
 
+/* contract §11.5: a process whose view was revoked for a conversion whose
+ * converter died recovers the lock itself (its agent watched the holder),
+ * so its view is usable again without any call of its own */
+TEST(revoked_peer_recovers_a_dead_converter_by_itself)
+{
+	int g = new_gmem(8 * PAGE);
+	uint8_t *v = map_gmem(g, 8 * PAGE, 0);
+	struct gmemu_gmem_info info = { .sz = sizeof(info) };
+	uint64_t until;
+	pid_t pid;
+	int st;
+
+	memset(v, 0x5e, 8 * PAGE);
+	pid = fork();
+	if (pid == 0) {
+		gmem_crash_point = 1; /* our view revoked, nothing committed */
+		set_attrs(g, 0, 4 * PAGE, true, PRESERVE);
+		_exit(3);
+	}
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	/* no gmemu call here: only our agent can give the page back */
+	until = now_ns() + 5000000000ULL;
+	while (access_sigbus(v, false, 0, NULL) && now_ns() < until)
+		usleep(1000);
+	CHECK_EQ(v[0], 0x5e);
+	CHECK_OK(gmemu_gmem_info(g, &info));
+	CHECK_EQ(info.recoveries, 1);
+	CHECK(!is_private(g, 0));
+}
+
 TEST(killed_before_commit_rolls_back)
 {
 	crash_during_to_private(2, false);

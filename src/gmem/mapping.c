@@ -154,13 +154,17 @@ static int agent_resync(void *ctx)
 	return 0;
 }
 
-static int agent_watch(void *ctx)
+static int agent_watch(void *ctx, uint32_t seq)
 {
 	struct gmem *g = ctx;
+	int r;
 
-	/* short: invitations must not wait behind it */
-	if (gmem_lock_ms(g, 1))
-		return -EBUSY;
+	if (atomic_load(&g->hdr->seq) != seq)
+		return 0; /* it let the lock go */
+	/* a live holder: EBUSY at once; a dead one: recovered here */
+	r = gmem_trylock(g);
+	if (r)
+		return r;
 	gmem_unlock(g);
 	return 0;
 }

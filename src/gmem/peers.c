@@ -34,6 +34,8 @@
  * round trip costs tens of microseconds on this machine; a poll, a few. */
 #define AGENT_POLL_NS 200000ULL
 #define CONVERTER_POLL_NS 30000ULL
+/* How often an agent that revoked looks whether its converter is done. */
+#define WATCH_SLICE_NS 1000000ULL
 
 static int futex_wait(_Atomic uint32_t *word, uint32_t val, uint64_t ns)
 {
@@ -236,6 +238,7 @@ static void *agent_main(void *arg)
 	struct gmem_hdr *h = a->hdr;
 	struct gmem_proc *me = &h->procs[a->slot];
 	uint64_t hot_until = 0, watch_until = 0;
+	uint32_t watch_seq = 0;
 
 	atomic_store(&a->tid, sys_gettid());
 	while (!atomic_load(&a->stop)) {
@@ -260,6 +263,9 @@ static void *agent_main(void *arg)
 				err = -EAGAIN; /* gone: resync below */
 			if (err == -EAGAIN)
 				atomic_store(&me->need_resync, 1);
+			/* before the ack: the converter holds the lock until
+			 * it has them all */
+			watch_seq = atomic_load(&h->seq);
 
 			/* a converter that gave up has withdrawn it meanwhile:
 			 * our views may not match, resync */
@@ -277,8 +283,17 @@ static void *agent_main(void *arg)
 			continue;
 		}
 		if (watch_until) {
-			if (a->ops->watch(a->ctx) == 0 || now_ns() > watch_until)
+			if (a->ops->watch(a->ctx, watch_seq) == 0 ||
+			    now_ns() > watch_until) {
 				watch_until = 0;
+				continue;
+			}
+			/* off the converter's path: a look each slice, or
+			 * at once when invited again */
+			if (!(hot_until && now_ns() < hot_until))
+				futex_wait(&me->wake, seen, WATCH_SLICE_NS);
+			else
+				sched_yield();
 			continue;
 		}
 		if (atomic_load(&me->need_resync)) {

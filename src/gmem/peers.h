@@ -23,9 +23,11 @@ struct peer_ops {
 	/* resynchronise every view with the attributes if the lock can be
 	 * taken now; -EBUSY when it cannot */
 	int (*resync)(void *ctx);
-	/* wait (briefly) for the lock a converter holds: 0 once it was taken
-	 * and released -- recovering it if the converter died -- or -EBUSY */
-	int (*watch)(void *ctx);
+	/* whether the converter that held the lock at sequence count seq is
+	 * done with it: 0 once the count moved (it let the lock go) or the
+	 * lock was found abandoned and recovered; -EAGAIN while a live holder
+	 * keeps it.  Never waits: the holder must not wait for watchers. */
+	int (*watch)(void *ctx, uint32_t seq);
 };
 
 /* This process's agent for one gmem. */
