@@ -66,9 +66,6 @@ static bool setup(void)
 	if (gmemu_ioctl(vm_, KVM_SET_USER_MEMORY_REGION2, &low) ||
 	    gmemu_ioctl(vm_, KVM_SET_USER_MEMORY_REGION2, &mem))
 		die("memslots");
-	/* SNP runs no vCPU before launch ends, as on hardware */
-	if (gmemu_vm_finalize(vm_))
-		die("gmemu_vm_finalize");
 	size = gmemu_ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (size <= 0)
 		return false;
