@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* contract §7: host views: in-place sharing, SIGBUS on private pages and past the
  * end, MAP_FIXED, partial munmap, views surviving conversions. */
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "harness.h"
 #include "whitebox.h"
 
@@ -480,6 +483,57 @@ TEST(isolated_private_extent)
 	CHECK_CONVERT(g, 0, 64 * PAGE, false, PRESERVE);
 	CHECK_EQ(v[11 * PAGE], 0x66);
 	CHECK(mappings() <= before);
+}
+
+/* contract §7.8: while a page of an isolated extent turns shared, another
+ * thread's access to it raises SIGBUS (still private) or reads the bytes
+ * (shared): never SIGSEGV, in no window of the change */
+static uint8_t *racer_page;
+static _Atomic bool racer_stop;
+static _Atomic long racer_reads, racer_sigbus;
+
+static void *racer(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&racer_stop)) {
+		if (access_sigbus(racer_page, false, 0, NULL))
+			atomic_fetch_add(&racer_sigbus, 1);
+		else
+			atomic_fetch_add(&racer_reads, 1);
+	}
+	return NULL;
+}
+
+TEST(isolated_extent_turning_shared_never_sigsegv)
+{
+	pthread_t t;
+	uint64_t until;
+	int g, rounds;
+	uint8_t *v;
+
+	setenv("GMEMU_VIEWS", "uffd-isolate", 1);
+	if (!mech_is("uffd"))
+		SKIP("no userfaultfd here");
+	g = new_gmem(16 * PAGE, SHARED);
+	v = map_gmem(g, 16 * PAGE, 0);
+	memset(v, 0x71, 16 * PAGE);
+	racer_page = v + 5 * PAGE;
+	CHECK(pthread_create(&t, NULL, racer, NULL) == 0);
+	until = now_ns() + 2000000000ULL;
+	for (rounds = 0; now_ns() < until; rounds++) {
+		CHECK_CONVERT(g, 4 * PAGE, 4 * PAGE, true, PRESERVE);
+		/* the racer's fault isolates the extent; let it happen */
+		for (int i = 0; i < 50 && !atomic_load(&racer_sigbus); i++)
+			usleep(20);
+		CHECK_CONVERT(g, 4 * PAGE, 4 * PAGE, false, PRESERVE);
+	}
+	atomic_store(&racer_stop, true);
+	pthread_join(t, NULL);
+	printf("# %d rounds, %ld reads, %ld SIGBUS\n", rounds,
+	       atomic_load(&racer_reads), atomic_load(&racer_sigbus));
+	CHECK(atomic_load(&racer_sigbus) > 0);
+	CHECK(atomic_load(&racer_reads) > 0);
+	CHECK_EQ(v[5 * PAGE], 0x71);
 }
 
 /* a seccomp filter that answers userfaultfd with ret */

@@ -497,8 +497,14 @@ static int uf_register(struct view *v, uint64_t s, uint64_t e)
 	return 0;
 }
 
-/* Private pages under the sealed memfd in [lo, hi) become registered
- * memfd pages again (no PTE: still SIGBUS, through the handler). */
+/*
+ * Pages under the sealed memfd in [lo, hi) that are shared now, or about
+ * to be (their content effects done), become registered memfd pages again.
+ * Mapped with their protection at once: another thread may be touching
+ * them, and a PROT_NONE step before the registration would give it
+ * SIGSEGV; until the registration a touch faults the shared bytes in, as
+ * in a plain run.
+ */
 static int uf_restore(struct view_set *vs, struct view *v, uint64_t lo,
 		      uint64_t hi)
 {
@@ -513,19 +519,18 @@ static int uf_restore(struct view_set *vs, struct view *v, uint64_t lo,
 			r = vs_memfd(vs);
 		if (r < 0)
 			return r;
-		/* no access until registered: the pages are private */
-		r = map_over(a, pages_len(x, y), PROT_NONE, v->map_flags,
+		r = map_over(a, pages_len(x, y), v->prot, v->map_flags,
 			     vs->memfd, x << PAGE_SHIFT);
 		if (r)
 			return r;
 		r = uffd_result(uffd_register(a, pages_len(x, y)));
 		if (r) {
-			/* back under the sealed memfd (it was a moment ago) */
+			/* back under the sealed memfd (it was a moment ago);
+			 * the caller resyncs the range on failure */
 			map_at(a, pages_len(x, y), v->prot, v->map_flags,
 			       view_sigbus_fd(), x << PAGE_SHIFT);
 			return r;
 		}
-		sys_mprotect(a, pages_len(x, y), v->prot);
 		pset_del(&v->iso, x, y);
 	}
 	return 0;
@@ -1010,24 +1015,16 @@ int views_revoke(struct view_set *vs, uint64_t first, uint64_t end)
  * To-shared, step one: what can fail for want of a VMA.  A mapfixed view
  * splits its private pieces out into VMAs of their own (still SIGBUS, at an
  * offset that cannot merge), so that mapping the memfd over exactly those
- * VMAs never needs a new one.  A uffd view maps the memfd back, registered,
- * over the pieces the handler put under the sealed memfd.
+ * VMAs never needs a new one.  A uffd view needs nothing here: the pieces
+ * its handler put under the sealed memfd are each one VMA, which
+ * views_grant replaces with exactly one.
  */
 int views_prepare_grant(struct view_set *vs, uint64_t first, uint64_t end,
 			size_t *pieces)
 {
-	struct view *v;
-	int r = 0;
+	int r;
 
 	*pieces = 0;
-	for (v = vs->head; v && !r; v = v->next)
-		if (v->mech == MECH_UFFD && v->iso.n)
-			r = uf_restore(vs, v, MAX(first, v->first_page),
-				       MIN(end, data_end(v)));
-	if (lost_now(vs))
-		r = 0;
-	if (r)
-		return r;
 	r = for_each_piece(vs, false, first, end, PRIVATE, PIECE_ISOLATED,
 			   map_piece, SIZE_MAX, pieces);
 	if (r)
@@ -1038,7 +1035,6 @@ int views_prepare_grant(struct view_set *vs, uint64_t first, uint64_t end,
 void views_cancel_grant(struct view_set *vs, uint64_t first, uint64_t end,
 			size_t pieces)
 {
-	/* (restored uffd pieces are registered private pages: SIGBUS) */
 	for_each_piece(vs, false, first, end, PRIVATE, PIECE_SIGBUS, map_piece,
 		       pieces, NULL);
 }
@@ -1055,6 +1051,14 @@ int views_grant(struct view_set *vs, uint64_t first, uint64_t end)
 		hi = MIN(end, data_end(v));
 		if (lo >= hi)
 			continue;
+		/* the content effects are done: the memfd back over what
+		 * the handler isolated, with its protection at once */
+		if (v->iso.n) {
+			int r = uf_restore(vs, v, lo, hi);
+
+			if (r && !lost_now(vs))
+				return r;
+		}
 		drop_markers(v, lo, hi);
 		uf_share(vs, v, lo, hi);
 	}
