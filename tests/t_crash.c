@@ -127,6 +127,45 @@ TEST(killed_during_to_shared_completes_for_peers)
 	CHECK_EQ(v[0], 0x41);    /* and our view was resynchronised */
 }
 
+/* contract §11.5: after a holder killed with the lock is recovered, the
+ * lock is an ordinary lock again -- populate, which checks it holds the
+ * lock, works, and a lock-free dump sees it free */
+TEST(lock_after_recovery_is_whole)
+{
+	int kvm = open_kvm(NULL), vm = create_vm(kvm, KVM_X86_SNP_VM), g;
+	struct kvm_userspace_memory_region2 r = {
+		.slot = 0, .flags = KVM_MEM_GUEST_MEMFD,
+		.guest_phys_addr = 0x100000, .memory_size = 8 * PAGE,
+	};
+	char *dump = NULL;
+	size_t dlen = 0;
+	FILE *f;
+	pid_t pid;
+	int st;
+
+	g = create_gmem(vm, 8 * PAGE, GUEST_MEMFD_FLAG_MMAP |
+				       GUEST_MEMFD_FLAG_INIT_SHARED);
+	r.guest_memfd = (uint32_t)g;
+	CHECK_OK(gmemu_ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &r));
+	pid = fork();
+	if (pid == 0) {
+		gmem_crash_point = 2; /* dies holding the lock */
+		set_attrs(g, 0, 4 * PAGE, true, PRESERVE);
+		_exit(3);
+	}
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	CHECK(!is_private(g, 0));
+	CHECK_CONVERT(g, 0, 4 * PAGE, true, PRESERVE); /* recovers */
+	CHECK_OK(gmemu_vm_populate(vm, 0x100000, NULL, PAGE));
+	f = open_memstream(&dump, &dlen);
+	CHECK(f);
+	CHECK_OK(gmemu_gmem_dump(g, f));
+	fclose(f);
+	CHECK(!strstr(dump, "held the lock"));
+	free(dump);
+}
+
 TEST(record_pool_is_whole_after_recovery)
 {
 	int g = new_gmem(64 * PAGE), round;

@@ -193,7 +193,12 @@ static int lock_result(struct gmem *g, int r)
 	if (r == EOWNERDEAD) {
 		gmem_recover(g);
 		pthread_mutex_consistent(&g->hdr->lock);
-		r = 0;
+		/* odd while held: a holder that died holding it left the
+		 * count odd (one that died unlocking, even); it moves either
+		 * way, so watchers of the old holder see it go */
+		atomic_fetch_add(&g->hdr->seq,
+				 atomic_load(&g->hdr->seq) & 1 ? 2 : 1);
+		return 0;
 	}
 	if (r == ETIMEDOUT || r == EBUSY)
 		return -EAGAIN;
