@@ -634,14 +634,22 @@ static bool immediate_exit(struct emu_vcpu *v)
  */
 #define HANDOFF_POLL_NS 50000
 
+/* More than one CPU this process may run on (a VMM pinned to one CPU
+ * must not spin while the thread it waits for cannot run). */
 static bool cpus_to_poll(void)
 {
 	static int many = -1;
+	int m = __atomic_load_n(&many, __ATOMIC_RELAXED);
 
-	if (many < 0)
-		__atomic_store_n(&many, sysconf(_SC_NPROCESSORS_ONLN) > 1,
-				 __ATOMIC_RELAXED);
-	return __atomic_load_n(&many, __ATOMIC_RELAXED) > 0;
+	if (m < 0) {
+		cpu_set_t set;
+
+		m = sched_getaffinity(0, sizeof(set), &set) == 0 ?
+			    CPU_COUNT(&set) > 1 :
+			    sysconf(_SC_NPROCESSORS_ONLN) > 1;
+		__atomic_store_n(&many, m, __ATOMIC_RELAXED);
+	}
+	return m > 0;
 }
 
 static inline void cpu_relax(void)
