@@ -780,22 +780,30 @@ static void convert_under_a_reading_guest(bool other_process)
 
 	CHECK_OK(gmemu_vm_finalize(g.vm));
 	for (i = 0; i < 5; i++) {
+		int go[2] = { -1, -1 };
+		pid_t pid = -1;
+
 		put64(g.view, 5 * PAGE, 0x1111);
 		put64(g.low, LOG, 0);
 		put64(g.low, LOG + 8, 0);
 		l.rounds_ok = 0;
-		start(&g, g.vcpu, R_READ_LOOP, &r);
-		CHECK(pthread_create(&t, NULL, guest_loop, &l) == 0);
-		while (__atomic_load_n((uint64_t *)(void *)(g.low + LOG + 8),
-				       __ATOMIC_RELAXED) < 1000)
-			usleep(100);
 		if (other_process) {
-			pid_t pid = fork();
-
+			/* the converter is another process, forked while the
+			 * vCPU is idle (a fork while another thread is inside
+			 * the allocator can hang the child under GCC 12's
+			 * ASan, which does not hold its allocator across
+			 * fork); it converts when told */
+			CHECK_OK(pipe(go));
+			pid = fork();
 			CHECK(pid >= 0);
 			if (pid == 0) {
-				/* the converter is another process: our agent
-				 * hears of it before the conversion returns */
+				char b;
+
+				close(go[1]);
+				if (read(go[0], &b, 1) != 1)
+					_exit(4);
+				/* our agent hears of it before the
+				 * conversion returns */
 				if (set_attrs(g.gmem, 5 * PAGE, PAGE, true, 0))
 					_exit(2);
 				c1 = get64(g.low, LOG + 8);
@@ -803,6 +811,16 @@ static void convert_under_a_reading_guest(bool other_process)
 				c2 = get64(g.low, LOG + 8);
 				_exit(c2 <= c1 + 1 ? 0 : 3);
 			}
+			close(go[0]);
+		}
+		start(&g, g.vcpu, R_READ_LOOP, &r);
+		CHECK(pthread_create(&t, NULL, guest_loop, &l) == 0);
+		while (__atomic_load_n((uint64_t *)(void *)(g.low + LOG + 8),
+				       __ATOMIC_RELAXED) < 1000)
+			usleep(100);
+		if (other_process) {
+			CHECK(write(go[1], "g", 1) == 1);
+			close(go[1]);
 			CHECK(waitpid(pid, &status, 0) == pid);
 			CHECK(WIFEXITED(status));
 			CHECK_EQ(WEXITSTATUS(status), 0);
