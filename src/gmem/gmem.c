@@ -222,6 +222,10 @@ int gmem_lock(struct gmem *g)
 #endif
 #endif
 
+/* How long one wait on the lock's futex lasts before the lock word is
+ * looked at again (see gmem_lock_ms). */
+#define LOCK_SLICE_NS 10000000ULL
+
 int gmem_lock_ms(struct gmem *g, unsigned int ms)
 {
 	int r = pthread_mutex_trylock(&g->hdr->lock);
@@ -237,25 +241,46 @@ int gmem_lock_ms(struct gmem *g, unsigned int ms)
 		usleep(50);
 	return lock_result(g, r);
 #else
-	struct timespec ts;
+	uint64_t until = now_ns() + ms * 1000000ULL;
 
-	/* pthread_mutex_timedlock takes CLOCK_REALTIME; a clock step makes
-	 * the bound longer or shorter, never unbounded (clocklock would take
-	 * CLOCK_MONOTONIC, but sanitizers do not know it) */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
+	/*
+	 * In slices: a waiter asleep on the robust futex is woken by its
+	 * owner's unlock or death, and a wake-up can be missed (seen under
+	 * the kill soak: a waiter asleep on a lock that was free, woken by
+	 * nothing until a debugger's attach restarted its wait).  Each slice
+	 * looks at the lock word again.  pthread_mutex_timedlock takes
+	 * CLOCK_REALTIME; a clock step makes a slice longer or shorter, the
+	 * bound is on CLOCK_MONOTONIC.
+	 */
+	for (;;) {
+		uint64_t now = now_ns(), slice;
+		struct timespec ts;
+
+		if (now >= until)
+			return lock_result(g, ETIMEDOUT);
+		slice = MIN(until - now, LOCK_SLICE_NS);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(slice / 1000000000ULL);
+		ts.tv_nsec += (long)(slice % 1000000000ULL);
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		r = pthread_mutex_timedlock(&g->hdr->lock, &ts);
+		if (r != ETIMEDOUT)
+			return lock_result(g, r);
 	}
-	return lock_result(g, pthread_mutex_timedlock(&g->hdr->lock, &ts));
 #endif
 }
 
 int gmem_lock_wait(struct gmem *g)
 {
-	return lock_result(g, pthread_mutex_lock(&g->hdr->lock));
+	int r;
+
+	/* as gmem_lock_ms, without a bound: in slices */
+	while ((r = gmem_lock_ms(g, 1000)) == -EAGAIN)
+		;
+	return r;
 }
 
 int gmem_trylock(struct gmem *g)
