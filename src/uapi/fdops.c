@@ -247,6 +247,21 @@ int gmemu_access(const char *path, int mode)
 	return (int)ret(SYS4(SYS_faccessat, AT_FDCWD, buf, mode, 0));
 }
 
+/* A misc device node gmemu answers for: the host's node where there is
+ * one, else the kernel's (major 10). */
+static int stat_misc_node(const char *node, mode_t perm, unsigned int minor,
+			  struct stat *k)
+{
+	if (SYS4(SYS_newfstatat, AT_FDCWD, node, k, 0) == 0)
+		return 0;
+	memset(k, 0, sizeof(*k));
+	k->st_mode = S_IFCHR | perm;
+	k->st_rdev = makedev(10, minor);
+	k->st_nlink = 1;
+	k->st_blksize = PAGE_SIZE;
+	return 0;
+}
+
 /* stat of what gmemu answers for: 0 done, 1 not gmemu's. */
 static int stat_emulated(const char *buf, struct stat *k)
 {
@@ -255,25 +270,10 @@ static int stat_emulated(const char *buf, struct stat *k)
 
 	switch (path_kind(buf, &value)) {
 	case PATH_KVM:
-		/* the host's node where there is one, else KVM's */
-		if (SYS4(SYS_newfstatat, AT_FDCWD, KVM_DEV, k, 0) == 0)
-			return 0;
-		memset(k, 0, sizeof(*k));
-		k->st_mode = S_IFCHR | 0666;
-		k->st_rdev = makedev(10, 232);
-		k->st_nlink = 1;
-		k->st_blksize = PAGE_SIZE;
-		return 0;
+		return stat_misc_node(KVM_DEV, 0666, 232, k);
 	case PATH_SEV:
-		/* a misc device, as the ccp driver's node is */
-		if (SYS4(SYS_newfstatat, AT_FDCWD, SEV_DEV, k, 0) == 0)
-			return 0;
-		memset(k, 0, sizeof(*k));
-		k->st_mode = S_IFCHR | 0600;
-		k->st_rdev = makedev(10, 124);
-		k->st_nlink = 1;
-		k->st_blksize = PAGE_SIZE;
-		return 0;
+		/* as the ccp driver's node is */
+		return stat_misc_node(SEV_DEV, 0600, 124, k);
 	case PATH_PARAM:
 		memset(k, 0, sizeof(*k));
 		k->st_mode = S_IFREG | 0444;
